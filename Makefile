@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:  `make run`  (the system's main job)  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat constraints.txt requirements-dev.txt */pyproject.toml services/*/pyproject.toml pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help setup infra run services stop test lint unit integration e2e bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+setup: $(STAMP)  ## create .venv and install the pinned packages (idempotent)
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt -e shared -e services/enrollment -e services/funding -e services/talent-card -e .
+	touch $@
+
+infra: setup  ## start PostgreSQL and Kafka (idempotent), create schemas, roles and topics
+	$(BIN)/python -m infra up
+
+run: infra  ## the main job: infrastructure up, the three services started and healthy
+	$(BIN)/python -m infra services start
+
+stop:  ## stop services, Kafka and PostgreSQL (data kept in .local/)
+	$(BIN)/python -m infra down
+
+lint: setup  ## ruff and mypy --strict
+	$(BIN)/ruff check shared services tests infra
+	$(BIN)/ruff format --check shared services tests infra
+	$(BIN)/mypy shared/src services/enrollment/src services/funding/src services/talent-card/src
+
+test: infra  ## everything: lint, unit, integration and end-to-end tests against the real broker and database
+	$(MAKE) --no-print-directory lint
+	eval "$$($(BIN)/python -m infra env)" && $(BIN)/pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+
+unit: setup  ## the fast tier only (no broker, no database)
+	$(BIN)/pytest tests/unit -q
+
+clean:  ## remove the virtualenv (keeps .local data; `python -m infra wipe --yes` deletes it)
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Local infrastructure without Docker: a real Kafka broker (KRaft) and PostgreSQL, plus the services."""

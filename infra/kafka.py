@@ -1,0 +1,157 @@
+"""A real Apache Kafka 4.x broker in KRaft mode, resolved by Maven and run with the machine's Java."""
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+import base64
+import uuid
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from infra.paths import LOCAL
+
+HOME = LOCAL / "kafka"
+LIBS = HOME / "libs"
+DATA = HOME / "data"
+PIDFILE = HOME / "kafka.pid"
+LOG = HOME / "kafka.log"
+POM = Path(__file__).parent / "kafka" / "pom.xml"
+PORT = int(os.environ.get("PLAN_KAFKA_PORT", "9092"))
+BOOTSTRAP = f"127.0.0.1:{PORT}"
+
+SERVER_PROPERTIES = f"""\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{PORT + 1}
+listeners=PLAINTEXT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{PORT + 1}
+advertised.listeners=PLAINTEXT://127.0.0.1:{PORT}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={DATA}
+num.partitions=6
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+"""
+
+LOG4J = """\
+Configuration:
+  Appenders:
+    Console: {name: STDOUT, PatternLayout: {Pattern: "[%d] %p %m (%c)%n"}}
+  Loggers:
+    Root: {level: INFO, AppenderRef: [{ref: STDOUT}]}
+    Logger:
+      - {name: kafka.request.logger, level: WARN}
+      - {name: org.apache.kafka.controller, level: WARN}
+      - {name: state.change.logger, level: WARN}
+"""
+
+
+def fetch() -> None:
+    """Resolve the pinned broker and its runtime dependencies once (Maven Central)."""
+    stamp = LIBS / ".pom-stamp"
+    if stamp.exists() and stamp.read_text() == POM.read_text():
+        return
+    shutil.rmtree(LIBS, ignore_errors=True)
+    print("kafka: resolving the broker with Maven (first run only)...", flush=True)
+    subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+         "-DincludeScope=runtime", f"-DoutputDirectory={LIBS}"],
+        check=True,
+    )
+    stamp.write_text(POM.read_text())
+
+
+def _java(main: str, *args: str, heap: str = "-Xmx128m") -> list[str]:
+    return ["java", heap, f"-Dlog4j2.configurationFile={HOME / 'log4j2.yaml'}",
+            "-cp", f"{LIBS}/*", main, *args]
+
+
+def _pid() -> int | None:
+    try:
+        pid = int(PIDFILE.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+async def _answers(timeout: float) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=3000)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return True
+        except Exception:
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    return False
+
+
+def running() -> bool:
+    return _pid() is not None and asyncio.run(_answers(3))
+
+
+def start(timeout: float = 90) -> None:
+    if _pid() is not None:
+        print(f"kafka: already running (pid {_pid()})")
+    else:
+        fetch()
+        HOME.mkdir(parents=True, exist_ok=True)
+        (HOME / "server.properties").write_text(SERVER_PROPERTIES)
+        (HOME / "log4j2.yaml").write_text(LOG4J)
+        if not (DATA / "meta.properties").exists():
+            subprocess.run(_java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                                 "-c", str(HOME / "server.properties")),
+                           check=True, stdout=subprocess.DEVNULL)
+        with LOG.open("ab") as log:
+            process = subprocess.Popen(
+                _java("kafka.Kafka", str(HOME / "server.properties"), heap="-Xmx512m"),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        PIDFILE.write_text(str(process.pid))
+        print(f"kafka: starting (pid {process.pid}, log: {LOG})", flush=True)
+    if not asyncio.run(_answers(timeout)):
+        raise SystemExit(f"kafka: no answer on {BOOTSTRAP} after {timeout:.0f}s; see {LOG}")
+    print(f"kafka: answering on {BOOTSTRAP}")
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def stop(timeout: float = 60) -> None:
+    pid = _pid()
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid() is not None:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if _pid() is not None:
+        os.kill(pid, signal.SIGKILL)
+    PIDFILE.unlink(missing_ok=True)
+    print("kafka: stopped")
+
+
+def wipe() -> None:
+    stop()
+    shutil.rmtree(DATA, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""The three services as separate uvicorn processes, each with its own role's DSN."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from infra import kafka, postgres, secrets
+from infra.paths import LOCAL, LOGS
+
+SERVICES = {  # name: (python package, schema, port)
+    "enrollment": ("enrollment", "enrollment", 8001),
+    "funding": ("funding", "funding", 8002),
+    "talent-card": ("talent_card", "talent_card", 8003),
+}
+
+
+def url(name: str) -> str:
+    return f"http://127.0.0.1:{SERVICES[name][2]}"
+
+
+def environment(name: str) -> dict[str, str]:
+    package, schema, _ = SERVICES[name]
+    values = secrets.load()
+    return {
+        "DATABASE_URL": postgres.service_url(schema),
+        "DB_SCHEMA": schema,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
+        **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY",
+                                  "TALENT_OFFICE_API_KEY")},
+    }
+
+
+def _pidfile(name: str) -> os.PathLike[str]:
+    return LOCAL / "run" / f"{name}.pid"
+
+
+def _pid(name: str) -> int | None:
+    try:
+        pid = int(open(_pidfile(name)).read())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    package, _, port = SERVICES[name]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOCAL / "run").mkdir(parents=True, exist_ok=True)
+    with (LOGS / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", f"{package}.main:build_app",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            env={**os.environ, **environment(name), **(extra_env or {})},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    with open(_pidfile(name), "w") as pidfile:
+        pidfile.write(str(process.pid))
+    return process
+
+
+def wait_healthy(name: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url(name)}/health", timeout=3)
+            if answer.status_code == 200:
+                return
+            last = answer.text
+        except httpx.HTTPError as error:
+            last = str(error)
+        time.sleep(0.5)
+    raise SystemExit(f"{name}: not healthy after {timeout:.0f}s ({last}); see {LOGS / (name + '.log')}")
+
+
+def start_all() -> None:
+    for name in SERVICES:
+        if _pid(name) is None:
+            start(name)
+    for name in SERVICES:
+        wait_healthy(name)
+        print(f"{name}: healthy at {url(name)} (API docs: {url(name)}/docs)")
+
+
+def stop(name: str) -> None:
+    pid = _pid(name)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _pid(name) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    if os.path.exists(_pidfile(name)):
+        os.remove(_pidfile(name))
+
+
+def stop_all() -> None:
+    for name in SERVICES:
+        stop(name)
+
+
+def status() -> dict[str, str]:
+    return {name: f"{url(name)}  {'up' if _pid(name) else 'down'}" for name in SERVICES}

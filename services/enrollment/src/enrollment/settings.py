@@ -1,0 +1,5 @@
+from plan_runtime import RuntimeSettings
+
+
+class Settings(RuntimeSettings):
+    db_schema: str = "enrollment"

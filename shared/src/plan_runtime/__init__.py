@@ -1,0 +1,26 @@
+"""The reliable-messaging runtime: outbox + relay, inbox + dead letters, migrations, settings."""
+
+from plan_runtime.consumer import Inbox, Outcome, Refused
+from plan_runtime.db import create_pool
+from plan_runtime.health import Health
+from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
+from plan_runtime.outbox import KafkaPublisher, Relay, emit
+from plan_runtime.settings import RuntimeSettings
+from plan_runtime.subscription import subscribe
+from plan_runtime.topics import ensure_topics
+
+__all__ = [
+    "RUNTIME_MIGRATIONS",
+    "Health",
+    "Inbox",
+    "KafkaPublisher",
+    "Outcome",
+    "Refused",
+    "Relay",
+    "RuntimeSettings",
+    "create_pool",
+    "emit",
+    "ensure_topics",
+    "migrate",
+    "subscribe",
+]

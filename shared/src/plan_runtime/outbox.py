@@ -1,0 +1,146 @@
+"""Transactional outbox: events are rows written with the state change, published by a relay.
+
+The relay claims unpublished rows with `FOR UPDATE SKIP LOCKED` (the row lock is the lease:
+a relay that dies releases it), publishes them with an idempotent producer (acks=all), and
+marks them published only after the broker acknowledged every one. No "last id" watermark:
+ids are handed out before commit, so a late-committing row with a lower id is still found.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from plan_events import Event
+
+from plan_runtime.faults import fault_point
+from plan_runtime.health import Health
+from plan_runtime.transient import retrying
+
+log = logging.getLogger(__name__)
+
+
+def channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+async def emit(conn: asyncpg.Connection, events: Iterable[Event]) -> None:
+    """Append events to the outbox inside the caller's transaction, and wake the relay on commit."""
+    rows = [(e.event_id, e.topic, e.key(), e.to_bytes()) for e in events]
+    if not rows:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)", rows
+    )
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+
+
+async def emit_raw(conn: asyncpg.Connection, event_id: object, topic: str, key: bytes | None,
+                   value: bytes) -> None:
+    """Append an already-encoded message (a dead-letter replay keeps the original bytes)."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)",
+        event_id, topic, key, value,
+    )
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+        """Return only when the broker acknowledged every message; raise otherwise."""
+
+
+class KafkaPublisher:
+    """An idempotent producer: acks=all, retries without duplicates within its session."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=10_000,
+            max_batch_size=256 * 1024,
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def publish(self, messages: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+        futures = [await self.producer.send(topic, value, key=key) for topic, key, value in messages]
+        await asyncio.gather(*futures)
+
+
+class Relay:
+    def __init__(self, pool: asyncpg.Pool, schema: str, publisher: Publisher, health: Health,
+                 batch_size: int = 1000, poll_seconds: float = 1.0, max_wait: float = 10.0) -> None:
+        self.pool, self.schema, self.publisher, self.health = pool, schema, publisher, health
+        self.batch_size, self.poll_seconds, self.max_wait = batch_size, poll_seconds, max_wait
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of committed, unpublished rows; returns how many were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            fault_point("relay.after_claim")
+            await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
+            fault_point("relay.after_publish")
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while published := await self.relay_once():
+            total += published
+        return total
+
+    async def run(self) -> None:
+        """Forever: drain, then wait for a NOTIFY or the poll interval. Transient errors back off."""
+        listener = asyncio.create_task(self._listen())
+        try:
+            while True:
+                async for attempt in retrying(self.max_wait):
+                    with attempt:
+                        try:
+                            published = await self.drain()
+                        except Exception as error:
+                            self.health.failing("outbox-relay", error)
+                            raise
+                if published:
+                    log.debug("relay %s published %d", self.schema, published)
+                self.health.ok("outbox-relay")
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            listener.cancel()
+
+    async def _listen(self) -> None:
+        """LISTEN wakes the relay as soon as a transaction with events commits; polling stays."""
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
+                    while not conn.is_closed():
+                        await asyncio.sleep(self.poll_seconds * 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the poll loop still runs; try to listen again later
+                log.info("outbox listener lost (%s); polling only until it is back", error)
+                await asyncio.sleep(self.max_wait)
