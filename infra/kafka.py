@@ -4,6 +4,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import base64
@@ -91,6 +92,8 @@ async def _answers(timeout: float) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=3000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if PIDFILE.exists() and _pid() is None:
+            return False  # our broker died while starting
         try:
             await admin.start()
             await admin.list_topics()
@@ -109,6 +112,8 @@ def running() -> bool:
 def start(timeout: float = 90) -> None:
     if _pid() is not None:
         print(f"kafka: already running (pid {_pid()})")
+    elif _port_taken():
+        raise SystemExit(f"kafka: something else already listens on {BOOTSTRAP}; stop it first")
     else:
         fetch()
         HOME.mkdir(parents=True, exist_ok=True)
@@ -125,9 +130,14 @@ def start(timeout: float = 90) -> None:
             )
         PIDFILE.write_text(str(process.pid))
         print(f"kafka: starting (pid {process.pid}, log: {LOG})", flush=True)
-    if not asyncio.run(_answers(timeout)):
+    if not asyncio.run(_answers(timeout)) or _pid() is None:
         raise SystemExit(f"kafka: no answer on {BOOTSTRAP} after {timeout:.0f}s; see {LOG}")
     print(f"kafka: answering on {BOOTSTRAP}")
+
+
+def _port_taken() -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", PORT)) == 0
 
 
 def _cluster_id() -> str:

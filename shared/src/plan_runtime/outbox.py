@@ -136,9 +136,14 @@ class Relay:
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
-                    while not conn.is_closed():
-                        await asyncio.sleep(self.poll_seconds * 5)
+                    wake = lambda *_: self._wake.set()  # noqa: E731
+                    await conn.add_listener(channel(self.schema), wake)
+                    try:
+                        while not conn.is_closed():
+                            await asyncio.sleep(self.poll_seconds * 5)
+                    finally:
+                        if not conn.is_closed():
+                            await conn.remove_listener(channel(self.schema), wake)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the poll loop still runs; try to listen again later

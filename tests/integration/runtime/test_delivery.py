@@ -1,0 +1,208 @@
+"""The delivery guarantees of the shared runtime, proven on a real process, broker and database.
+
+Each test injects one fault: a killed relay, a killed consumer, a redelivery, a poison
+message, out-of-order commits, a restarted broker.
+"""
+
+import asyncio
+import json
+import uuid
+
+import asyncpg
+from plan_events import MessageDeadLettered, TraineeEnrolled, decode
+from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
+
+from tests.infrastructure import Infrastructure
+from tests.integration.conftest import Probes, Schema, wait_exit
+from tests.support.events import enrolled
+from tests.support.kafka import TopicWatcher, committed, eventually, group_starts_at_end, produce
+from tests.support.probe import MIGRATIONS as PROBE_MIGRATIONS
+
+TOPIC = TraineeEnrolled.topic
+
+
+async def prepare(schema: Schema, infra: Infrastructure, probes: Probes) -> None:
+    await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS, "probe": PROBE_MIGRATIONS})
+    await group_starts_at_end(infra.kafka, probes.group, TOPIC)
+
+
+def copies(records: list, event_id: uuid.UUID) -> int:  # type: ignore[type-arg]
+    return sum(1 for r in records if json.loads(r.value)["event_id"] == str(event_id))
+
+
+async def test_an_event_committed_before_the_relay_was_killed_is_published_once_after_restart(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    event = enrolled()
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        async with schema.pool.acquire() as conn, conn.transaction():
+            await emit(conn, [event])  # the business transaction commits with its event
+
+        killed = probes.start(fault="relay.after_claim")
+        assert await wait_exit(killed) == -9
+        assert await schema.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+
+        probes.start()
+        records = await topic.collect(lambda rs: copies(rs, event.event_id) >= 1)
+        records += await topic.collect(lambda rs: False, timeout=3)  # any second copy would show now
+
+    assert copies(records, event.event_id) == 1
+    assert await schema.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_a_relay_killed_after_publishing_publishes_again_but_the_inbox_applies_once(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    event = enrolled()
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        async with schema.pool.acquire() as conn, conn.transaction():
+            await emit(conn, [event])
+        assert await wait_exit(probes.start(fault="relay.after_publish")) == -9
+        probes.start()
+        records = await topic.collect(lambda rs: copies(rs, event.event_id) >= 2)
+
+    assert copies(records, event.event_id) == 2  # at-least-once on the wire ...
+    await eventually(lambda: schema.count("SELECT count(*) FROM inbox WHERE event_id = $1",
+                                          event.event_id))
+    await asyncio.sleep(2)
+    # ... exactly once in effect
+    assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
+
+
+async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_effect_once(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    first = enrolled()
+    again_same_key = enrolled(enrollment_id=first.enrollment_id)  # new event_id, same natural key
+    offsets = await produce(infrastructure.kafka, TOPIC, [
+        (first.key(), first.to_bytes()),
+        (first.key(), first.to_bytes()),  # Kafka redelivers: same event_id
+        (again_same_key.key(), again_same_key.to_bytes()),
+    ])
+    probes.start()
+    await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
+
+    calls = await schema.pool.fetch("SELECT event_id FROM probe_calls")
+    assert sorted(str(r["event_id"]) for r in calls) == sorted(
+        [str(first.event_id), str(again_same_key.event_id)])  # the inbox stopped the redelivery
+    effects = await schema.pool.fetch("SELECT event_id FROM probe_effects WHERE enrollment_id = $1",
+                                      first.enrollment_id)
+    assert [r["event_id"] for r in effects] == [first.event_id]  # the natural key stopped the second
+
+
+async def group_passed(infra: Infrastructure, group: str, offset: int) -> bool:
+    """True once the group committed past `offset` on some partition of the topic."""
+    return any(tp.topic == TOPIC and position > offset
+               for tp, position in (await committed(infra.kafka, group)).items())
+
+
+async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowing(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    good_before, good_after = enrolled(), enrolled()
+    refused = enrolled(niche="refuse")
+    unknown_version = {**json.loads(enrolled().to_bytes()), "version": 99}
+    broken = {**json.loads(enrolled().to_bytes())}
+    del broken["tier"]
+    key = good_before.key()
+    poison = [b"\xff\xfe not json", json.dumps(unknown_version).encode(), json.dumps(broken).encode(),
+              refused.to_bytes()]
+    async with TopicWatcher(infrastructure.kafka, MessageDeadLettered.topic) as dead_letter_topic:
+        offsets = await produce(infrastructure.kafka, TOPIC, [
+            (key, good_before.to_bytes()), *[(key, p) for p in poison], (key, good_after.to_bytes())])
+        probes.start()
+        await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
+        published = await dead_letter_topic.collect(
+            lambda rs: sum(1 for r in rs if r.key == key) >= len(poison))
+
+    effects = {r["enrollment_id"] for r in await schema.pool.fetch("SELECT * FROM probe_effects")}
+    assert effects == {good_before.enrollment_id, good_after.enrollment_id}
+    letters = await schema.pool.fetch('SELECT "offset", error, value FROM dead_letters ORDER BY "offset"')
+    assert [r["offset"] for r in letters] == offsets[1:-1]
+    assert [r["value"] for r in letters] == poison  # the raw bytes, kept as they came
+    reasons = [r["error"] for r in letters]
+    assert reasons[0].startswith("not JSON")
+    assert "unknown event type/version: 'trainee-enrolled' v99" in reasons[1]
+    assert "tier: Field required" in reasons[2]
+    assert reasons[3] == "the probe refuses the niche 'refuse'"
+    notices = [decode(r.value) for r in published if r.key == key]
+    assert sorted(n.original_offset for n in notices if isinstance(n, MessageDeadLettered)) == offsets[1:-1]
+
+
+async def test_outbox_rows_committed_in_the_opposite_order_of_their_ids_are_all_published(
+    infrastructure: Infrastructure, schema: Schema
+) -> None:
+    await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS})
+    early_id_late_commit, late_id_early_commit = enrolled(), enrolled()
+    publisher = KafkaPublisher(infrastructure.kafka)
+    await publisher.start()
+    relay = Relay(schema.pool, schema.name, publisher, Health(), poll_seconds=0.1)
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        slow: asyncpg.Connection = await schema.pool.acquire()
+        slow_tx = slow.transaction()
+        await slow_tx.start()
+        await emit(slow, [early_id_late_commit])  # takes the lower outbox id, commits last
+        async with schema.pool.acquire() as fast, fast.transaction():
+            await emit(fast, [late_id_early_commit])
+        running = asyncio.create_task(relay.run())
+        try:
+            first = await topic.collect(lambda rs: copies(rs, late_id_early_commit.event_id) == 1)
+            await slow_tx.commit()
+            await schema.pool.release(slow)
+            rest = await topic.collect(lambda rs: copies(rs, early_id_late_commit.event_id) == 1)
+        finally:
+            running.cancel()
+            await publisher.stop()
+    ids = await schema.pool.fetch("SELECT event_id FROM outbox ORDER BY id")
+    assert [r["event_id"] for r in ids] == [early_id_late_commit.event_id, late_id_early_commit.event_id]
+    assert copies(first, late_id_early_commit.event_id) == 1
+    assert copies(rest, early_id_late_commit.event_id) == 1
+
+
+async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produced(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    events = [enrolled(trainee=f"trainee-{n}") for n in range(30)]
+    probes.start()
+
+    async def commit(batch: list[TraineeEnrolled]) -> None:
+        for event in batch:
+            async with schema.pool.acquire() as conn, conn.transaction():
+                await emit(conn, [event])
+
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        await commit(events[:10])
+        await asyncio.to_thread(infrastructure.broker.stop)
+        await commit(events[10:20])  # committed while the broker is down
+        await asyncio.to_thread(infrastructure.broker.start)
+        await commit(events[20:])
+        wanted = {str(e.event_id) for e in events}
+        records = await topic.collect(
+            lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90)
+
+    assert wanted <= {json.loads(r.value)["event_id"] for r in records}
+    await eventually(lambda: schema.count("SELECT count(*) = 30 FROM probe_effects"), timeout=90)
+
+
+async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_applies_nothing_twice(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    event = enrolled()
+    [offset] = await produce(infrastructure.kafka, TOPIC, [(event.key(), event.to_bytes())])
+
+    assert await wait_exit(probes.start(fault="consumer.after_commit")) == -9
+    assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
+    assert not await group_passed(infrastructure, probes.group, offset)  # the offset was not committed
+
+    probes.start()  # reads the same record again
+    await eventually(lambda: group_passed(infrastructure, probes.group, offset))
+    assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
+    assert await schema.count("SELECT count(*) FROM probe_effects") == 1
+
+
