@@ -1,13 +1,14 @@
 """A real Apache Kafka 4.x broker in KRaft mode, resolved by Maven and run with the machine's Java."""
 
 import asyncio
+import base64
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-import base64
 import uuid
 from pathlib import Path
 
@@ -67,16 +68,31 @@ def fetch() -> None:
     shutil.rmtree(LIBS, ignore_errors=True)
     print("kafka: resolving the broker with Maven (first run only)...", flush=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={LIBS}"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={LIBS}",
+        ],
         check=True,
     )
     stamp.write_text(POM.read_text())
 
 
 def _java(main: str, *args: str, heap: str = "-Xmx128m") -> list[str]:
-    return ["java", heap, f"-Dlog4j2.configurationFile={HOME / 'log4j2.yaml'}",
-            "-cp", f"{LIBS}/*", main, *args]
+    return [
+        "java",
+        heap,
+        f"-Dlog4j2.configurationFile={HOME / 'log4j2.yaml'}",
+        "-cp",
+        f"{LIBS}/*",
+        main,
+        *args,
+    ]
 
 
 def _pid() -> int | None:
@@ -120,13 +136,24 @@ def start(timeout: float = 90) -> None:
         (HOME / "server.properties").write_text(SERVER_PROPERTIES)
         (HOME / "log4j2.yaml").write_text(LOG4J)
         if not (DATA / "meta.properties").exists():
-            subprocess.run(_java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                                 "-c", str(HOME / "server.properties")),
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                _java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(HOME / "server.properties"),
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         with LOG.open("ab") as log:
             process = subprocess.Popen(
                 _java("kafka.Kafka", str(HOME / "server.properties"), heap="-Xmx512m"),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         PIDFILE.write_text(str(process.pid))
         print(f"kafka: starting (pid {process.pid}, log: {LOG})", flush=True)
@@ -151,10 +178,8 @@ def stop(timeout: float = 60) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _pid() is not None:
-        try:
+        with contextlib.suppress(ChildProcessError):  # reap it if we started it
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.2)
     if _pid() is not None:
         os.kill(pid, signal.SIGKILL)

@@ -55,10 +55,23 @@ def _initdb() -> None:
         for path in (HOME, SOCKETS, pwfile):
             os.chown(path, pg.pw_uid, pg.pw_gid)
     subprocess.run(
-        _as_owner([_bin("initdb"), "-D", str(DATA), "-U", "postgres", f"--pwfile={pwfile}",
-                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                   "--locale=C.UTF-8"]),
-        check=True, stdout=subprocess.DEVNULL,
+        _as_owner(
+            [
+                _bin("initdb"),
+                "-D",
+                str(DATA),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     pwfile.unlink()
     with (DATA / "postgresql.conf").open("a") as conf:
@@ -77,24 +90,31 @@ def start() -> None:
             _initdb()
         LOGS.mkdir(parents=True, exist_ok=True)
         log = HOME / "postgres.log"
-        subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-l", str(log), "-w", "-t", "60",
-                                  "start"]), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_owner([_bin("pg_ctl"), "-D", str(DATA), "-l", str(log), "-w", "-t", "60", "start"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"postgres: started on 127.0.0.1:{PORT} (log: {log})")
     asyncio.run(_provision())
 
 
 def stop() -> None:
     if (DATA / "postmaster.pid").exists():
-        subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-m", "fast", "-w", "stop"]),
-                       check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_owner([_bin("pg_ctl"), "-D", str(DATA), "-m", "fast", "-w", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
         print("postgres: stopped")
 
 
 async def _provision() -> None:
     """Idempotent: the database, and per service a login role that owns only its schema."""
     password = secrets.load()["PG_ADMIN_PASSWORD"]
-    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="postgres", password=password,
-                                 database="postgres")
+    conn = await asyncpg.connect(
+        host="127.0.0.1", port=PORT, user="postgres", password=password, database="postgres"
+    )
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
             await conn.execute(f"CREATE DATABASE {DATABASE}")
@@ -106,8 +126,11 @@ async def _provision() -> None:
         await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         for schema, prefix in SERVICES.items():
             role_password = secrets.load()[f"{prefix}_DB_PASSWORD"].replace("'", "''")
-            verb = "ALTER" if await conn.fetchval(
-                "SELECT 1 FROM pg_roles WHERE rolname = $1", schema) else "CREATE"
+            verb = (
+                "ALTER"
+                if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", schema)
+                else "CREATE"
+            )
             await conn.execute(f"{verb} ROLE {schema} LOGIN PASSWORD '{role_password}'")
             await conn.execute(f"GRANT CONNECT ON DATABASE {DATABASE} TO {schema}")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {schema}")
@@ -120,5 +143,3 @@ async def _provision() -> None:
 def wipe() -> None:
     stop()
     shutil.rmtree(HOME, ignore_errors=True)
-
-

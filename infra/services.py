@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -23,14 +24,16 @@ def url(name: str) -> str:
 
 
 def environment(name: str) -> dict[str, str]:
-    package, schema, _ = SERVICES[name]
+    _, schema, _ = SERVICES[name]
     values = secrets.load()
     return {
         "DATABASE_URL": postgres.service_url(schema),
         "DB_SCHEMA": schema,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
-        **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY",
-                                  "TALENT_OFFICE_API_KEY")},
+        **{
+            k: values[k]
+            for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")
+        },
     }
 
 
@@ -40,7 +43,7 @@ def _pidfile(name: str) -> os.PathLike[str]:
 
 def _pid(name: str) -> int | None:
     try:
-        pid = int(open(_pidfile(name)).read())
+        pid = int(Path(_pidfile(name)).read_text())
         os.kill(pid, 0)
         return pid
     except (FileNotFoundError, ValueError, ProcessLookupError):
@@ -53,10 +56,22 @@ def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Pope
     (LOCAL / "run").mkdir(parents=True, exist_ok=True)
     with (LOGS / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", f"{package}.main:build_app",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"{package}.main:build_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             env={**os.environ, **environment(name), **(extra_env or {})},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     with open(_pidfile(name), "w") as pidfile:
         pidfile.write(str(process.pid))

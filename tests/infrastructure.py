@@ -47,8 +47,10 @@ class ContainerBroker:
 
 
 def _docker_available() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 @contextmanager
@@ -66,7 +68,8 @@ def real_infrastructure() -> Iterator[Infrastructure]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    with KafkaContainer("apache/kafka:4.1.0").with_kraft() as broker, \
-            PostgresContainer("postgres:15", driver=None) as pg:
-        yield Infrastructure(broker.get_bootstrap_server(), pg.get_connection_url(),
-                             ContainerBroker(broker))
+    with (
+        KafkaContainer("apache/kafka:4.1.0").with_kraft() as broker,
+        PostgresContainer("postgres:15", driver=None) as pg,
+    ):
+        yield Infrastructure(broker.get_bootstrap_server(), pg.get_connection_url(), ContainerBroker(broker))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from plan_runtime import ensure_topics
 
+from plan_runtime import ensure_topics
 from tests.infrastructure import Infrastructure, real_infrastructure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +40,9 @@ async def schema(infrastructure: Infrastructure) -> AsyncIterator[Schema]:
     name = f"t_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(infrastructure.database_url)
     await admin.execute(f"CREATE SCHEMA {name}")
-    pool = await asyncpg.create_pool(infrastructure.database_url, min_size=1, max_size=4,
-                                     server_settings={"search_path": name})
+    pool = await asyncpg.create_pool(
+        infrastructure.database_url, min_size=1, max_size=4, server_settings={"search_path": name}
+    )
     assert pool is not None
     try:
         yield Schema(name, pool)
@@ -74,8 +75,13 @@ class Probes:
         if fault:
             env["PLAN_FAULT_AT"] = fault
         log = open(ROOT / ".local" / "logs" / f"probe-{self.schema}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen([sys.executable, "-m", "tests.support.probe"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.probe"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.processes.append(process)
         return process
 

@@ -8,8 +8,13 @@ from plan_events import Mode, TargetGroup, Tier, TraineeEnrolled
 VILLAGE_ROOM = uuid.UUID("00000000-0000-4000-8000-00000000a001")  # an offline institution
 
 
-def enrolled(trainee: str = "trainee-cashmere-host", *, niche: str | None = "cashmere and fur",
-             enrollment_id: uuid.UUID | None = None, tier: Tier = Tier.BASIC) -> TraineeEnrolled:
+def enrolled(
+    trainee: str = "trainee-cashmere-host",
+    *,
+    niche: str | None = "cashmere and fur",
+    enrollment_id: uuid.UUID | None = None,
+    tier: Tier = Tier.BASIC,
+) -> TraineeEnrolled:
     return TraineeEnrolled.create(
         source="enrollment",
         subject=trainee,

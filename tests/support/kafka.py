@@ -41,8 +41,9 @@ class TopicWatcher:
     async def __aexit__(self, *_: object) -> None:
         await self.consumer.stop()
 
-    async def collect(self, done: Callable[[list[ConsumerRecord]], bool],
-                      timeout: float = 30.0) -> list[ConsumerRecord]:
+    async def collect(
+        self, done: Callable[[list[ConsumerRecord]], bool], timeout: float = 30.0
+    ) -> list[ConsumerRecord]:
         """Records since the snapshot, read until `done(records)` or the timeout."""
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout

@@ -9,9 +9,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-import asyncpg
 from plan_events import TraineeEnrolled
-from plan_runtime import Inbox, Refused, RuntimeSettings
+from plan_runtime import Connection, Inbox, Refused, RuntimeSettings
 from plan_runtime.service import running
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"
@@ -21,7 +20,7 @@ class ProbeSettings(RuntimeSettings):
     probe_group: str = "probe"
 
 
-async def on_enrolled(conn: asyncpg.Connection, event: TraineeEnrolled) -> None:
+async def on_enrolled(conn: Connection, event: TraineeEnrolled) -> None:
     await conn.execute("INSERT INTO probe_calls (event_id) VALUES ($1)", event.event_id)
     if event.niche == "refuse":
         raise Refused("the probe refuses the niche 'refuse'")
@@ -35,9 +34,12 @@ async def on_enrolled(conn: asyncpg.Connection, event: TraineeEnrolled) -> None:
 
 async def main() -> None:
     settings = ProbeSettings()  # type: ignore[call-arg]
-    async with running(settings, "probe", MIGRATIONS,
-                       lambda pool: [Inbox(settings.probe_group, "probe", pool,
-                                           {TraineeEnrolled: on_enrolled})]):
+    async with running(
+        settings,
+        "probe",
+        MIGRATIONS,
+        lambda pool: [Inbox(settings.probe_group, "probe", pool, {TraineeEnrolled: on_enrolled})],
+    ):
         await asyncio.Event().wait()
 
 

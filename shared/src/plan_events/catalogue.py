@@ -24,8 +24,7 @@ EVENTS: tuple[type[Event], ...] = (
 )
 
 _BY_TYPE_AND_VERSION: dict[tuple[str, int], type[Event]] = {
-    (model.model_fields["type"].default, model.model_fields["version"].default): model
-    for model in EVENTS
+    (model.model_fields["type"].default, model.model_fields["version"].default): model for model in EVENTS
 }
 
 TOPICS: tuple[str, ...] = tuple(model.topic for model in EVENTS)
@@ -58,7 +57,5 @@ def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Eve
     try:
         return model.model_validate(body)
     except ValidationError as error:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         raise InvalidEvent(f"invalid {kind} v{version}: {fields}") from error

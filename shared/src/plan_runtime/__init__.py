@@ -1,7 +1,7 @@
 """The reliable-messaging runtime: outbox + relay, inbox + dead letters, migrations, settings."""
 
 from plan_runtime.consumer import Inbox, Outcome, Refused
-from plan_runtime.db import create_pool
+from plan_runtime.db import Connection, create_pool
 from plan_runtime.health import Health
 from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
 from plan_runtime.outbox import KafkaPublisher, Relay, emit
@@ -11,6 +11,7 @@ from plan_runtime.topics import ensure_topics
 
 __all__ = [
     "RUNTIME_MIGRATIONS",
+    "Connection",
     "Health",
     "Inbox",
     "KafkaPublisher",

@@ -17,14 +17,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-from plan_events import Event, InvalidEvent, MessageDeadLettered, Undecodable, UnknownEvent, decode
 
+from plan_events import Event, InvalidEvent, MessageDeadLettered, Undecodable, UnknownEvent, decode
+from plan_runtime.db import Connection
 from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
+Handler = Callable[[Connection, Any], Awaitable[None]]
 
 
 class Refused(Exception):
@@ -49,8 +50,9 @@ class Outcome:
 
 
 class Inbox:
-    def __init__(self, consumer: str, source: str, pool: asyncpg.Pool,
-                 handlers: Mapping[type[Event], Handler]) -> None:
+    def __init__(
+        self, consumer: str, source: str, pool: asyncpg.Pool, handlers: Mapping[type[Event], Handler]
+    ) -> None:
         self.consumer, self.source, self.pool = consumer, source, pool
         self.handlers = dict(handlers)
         self.expected = tuple(self.handlers)
@@ -66,15 +68,14 @@ class Inbox:
                 await self._one(conn, record, outcome)
         return outcome
 
-    async def _one(self, conn: asyncpg.Connection, record: Record, outcome: Outcome) -> None:
+    async def _one(self, conn: Connection, record: Record, outcome: Outcome) -> None:
         try:
             event = decode(record.value, self.expected)
         except (Undecodable, UnknownEvent, InvalidEvent) as error:
             await self._dead_letter(conn, record, None, str(error), outcome)
             return
         inserted = await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING RETURNING true",
+            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
             self.consumer,
             event.event_id,
         )
@@ -92,31 +93,54 @@ class Inbox:
             return
         outcome.applied += 1
 
-    async def _dead_letter(self, conn: asyncpg.Connection, record: Record,
-                           event_id: uuid.UUID | None, error: str, outcome: Outcome) -> None:
+    async def _dead_letter(
+        self,
+        conn: Connection,
+        record: Record,
+        event_id: uuid.UUID | None,
+        error: str,
+        outcome: Outcome,
+    ) -> None:
         stored = await conn.fetchval(
             """INSERT INTO dead_letters (consumer, topic, "partition", "offset", key, value,
                                          event_id, error)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                ON CONFLICT DO NOTHING RETURNING true""",
-            self.consumer, record.topic, record.partition, record.offset,
-            record.key, record.value, event_id, error,
+            self.consumer,
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            event_id,
+            error,
         )
         if not stored:  # the same poison redelivered: already parked
             return
-        log.warning("dead letter %s %s[%d]@%d: %s", self.consumer, record.topic,
-                    record.partition, record.offset, error)
+        log.warning(
+            "dead letter %s %s[%d]@%d: %s",
+            self.consumer,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
         outcome.dead_letters.append(error)
         key = record.key.decode(errors="replace") if record.key else None
-        await emit(conn, [MessageDeadLettered.create(
-            source=self.source,
-            subject=key or f"{record.topic}/{record.partition}",
-            occurred_at=datetime.now(UTC),
-            consumer=self.consumer,
-            original_topic=record.topic,
-            original_partition=record.partition,
-            original_offset=record.offset,
-            original_key=key,
-            raw_base64=base64.b64encode(record.value or b"").decode(),
-            error=error,
-        )])
+        await emit(
+            conn,
+            [
+                MessageDeadLettered.create(
+                    source=self.source,
+                    subject=key or f"{record.topic}/{record.partition}",
+                    occurred_at=datetime.now(UTC),
+                    consumer=self.consumer,
+                    original_topic=record.topic,
+                    original_partition=record.partition,
+                    original_offset=record.offset,
+                    original_key=key,
+                    raw_base64=base64.b64encode(record.value or b"").decode(),
+                    error=error,
+                )
+            ],
+        )

@@ -1,11 +1,13 @@
 """Connection pool bound to one schema."""
 
 import json
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 
-async def _init(conn: asyncpg.Connection) -> None:
+async def _init(conn: "asyncpg.Connection[Any]") -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
@@ -20,3 +22,7 @@ async def create_pool(dsn: str, schema: str, size: int = 10) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+"""A connection as handlers get it: direct, or borrowed from the pool."""

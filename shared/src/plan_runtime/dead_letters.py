@@ -4,8 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
+from plan_runtime.db import Connection
 from plan_runtime.outbox import emit_raw
 
 
@@ -22,12 +21,14 @@ class DeadLetter:
     replayed_at: datetime | None
 
 
-async def list_dead_letters(conn: asyncpg.Connection, include_replayed: bool = False,
-                            limit: int = 100) -> list[DeadLetter]:
+async def list_dead_letters(
+    conn: Connection, include_replayed: bool = False, limit: int = 100
+) -> list[DeadLetter]:
     rows = await conn.fetch(
         """SELECT id, consumer, topic, "partition", "offset", key, error, created_at, replayed_at
            FROM dead_letters WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2""",
-        include_replayed, limit,
+        include_replayed,
+        limit,
     )
     return [
         DeadLetter(**{**dict(r), "key": r["key"].decode(errors="replace") if r["key"] else None})
@@ -35,7 +36,7 @@ async def list_dead_letters(conn: asyncpg.Connection, include_replayed: bool = F
     ]
 
 
-async def replay(conn: asyncpg.Connection, dead_letter_id: int) -> bool:
+async def replay(conn: Connection, dead_letter_id: int) -> bool:
     """Put the original bytes back on their topic (through the outbox) and forget the inbox mark.
 
     Returns False when there is no such unreplayed dead letter.
@@ -48,8 +49,9 @@ async def replay(conn: asyncpg.Connection, dead_letter_id: int) -> bool:
         if row is None:
             return False
         if row["event_id"] is not None:
-            await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2",
-                               row["consumer"], row["event_id"])
+            await conn.execute(
+                "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", row["consumer"], row["event_id"]
+            )
         await emit_raw(conn, uuid.uuid4(), row["topic"], row["key"], row["value"] or b"")
         await conn.execute("UPDATE dead_letters SET replayed_at = now() WHERE id = $1", row["id"])
     return True

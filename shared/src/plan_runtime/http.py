@@ -40,16 +40,24 @@ async def _on_invalid_request(_: Request, error: Exception) -> JSONResponse:
     ]
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return JSONResponse(
-        _error_body("invalid_request", f"{first['field']}: {first['message']}", first["field"],
-                    problems=problems),
+        _error_body(
+            "invalid_request", f"{first['field']}: {first['message']}", first["field"], problems=problems
+        ),
         422,
     )
 
 
-def service_app(*, title: str, description: str, settings: RuntimeSettings, source: str,
-                migrations: Path, inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
-                routers: Sequence[APIRouter] = (),
-                on_start: Callable[[Runtime], Any] | None = None) -> FastAPI:
+def service_app(
+    *,
+    title: str,
+    description: str,
+    settings: RuntimeSettings,
+    source: str,
+    migrations: Path,
+    inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
+    routers: Sequence[APIRouter] = (),
+    on_start: Callable[[Runtime], Any] | None = None,
+) -> FastAPI:
     """A FastAPI app whose lifespan runs the messaging runtime; the routes read it from app.state."""
 
     @contextlib.asynccontextmanager

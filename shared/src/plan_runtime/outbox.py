@@ -7,14 +7,16 @@ ids are handed out before commit, so a late-committing row with a lower id is st
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from plan_events import Event
 
+from plan_events import Event
+from plan_runtime.db import Connection
 from plan_runtime.faults import fault_point
 from plan_runtime.health import Health
 from plan_runtime.transient import retrying
@@ -26,24 +28,24 @@ def channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
-async def emit(conn: asyncpg.Connection, events: Iterable[Event]) -> None:
+async def emit(conn: Connection, events: Iterable[Event]) -> None:
     """Append events to the outbox inside the caller's transaction, and wake the relay on commit."""
     rows = [(e.event_id, e.topic, e.key(), e.to_bytes()) for e in events]
     if not rows:
         return
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)", rows
-    )
+    await conn.executemany("INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)", rows)
     schema = await conn.fetchval("SELECT current_schema()")
     await conn.execute("SELECT pg_notify($1, '')", channel(schema))
 
 
-async def emit_raw(conn: asyncpg.Connection, event_id: object, topic: str, key: bytes | None,
-                   value: bytes) -> None:
+async def emit_raw(conn: Connection, event_id: object, topic: str, key: bytes | None, value: bytes) -> None:
     """Append an already-encoded message (a dead-letter replay keeps the original bytes)."""
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)",
-        event_id, topic, key, value,
+        event_id,
+        topic,
+        key,
+        value,
     )
 
 
@@ -77,8 +79,16 @@ class KafkaPublisher:
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, schema: str, publisher: Publisher, health: Health,
-                 batch_size: int = 1000, poll_seconds: float = 1.0, max_wait: float = 10.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        publisher: Publisher,
+        health: Health,
+        batch_size: int = 1000,
+        poll_seconds: float = 1.0,
+        max_wait: float = 10.0,
+    ) -> None:
         self.pool, self.schema, self.publisher, self.health = pool, schema, publisher, health
         self.batch_size, self.poll_seconds, self.max_wait = batch_size, poll_seconds, max_wait
         self._wake = asyncio.Event()
@@ -124,10 +134,8 @@ class Relay:
                     log.debug("relay %s published %d", self.schema, published)
                 self.health.ok("outbox-relay")
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
         finally:
             listener.cancel()
 
@@ -136,10 +144,10 @@ class Relay:
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    wake = lambda *_: self._wake.set()  # noqa: E731
+                    wake = lambda *_: self._wake.set()
                     await conn.add_listener(channel(self.schema), wake)
                     try:
-                        while not conn.is_closed():
+                        while not conn.is_closed():  # noqa: ASYNC110 - a closed connection sends no event
                             await asyncio.sleep(self.poll_seconds * 5)
                     finally:
                         if not conn.is_closed():

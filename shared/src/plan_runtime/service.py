@@ -54,26 +54,41 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: RuntimeSettings, source: str, migrations: Path,
-                  inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]]) -> AsyncIterator[Runtime]:
+async def running(
+    settings: RuntimeSettings,
+    source: str,
+    migrations: Path,
+    inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
+) -> AsyncIterator[Runtime]:
     """Start everything in order (waiting out a database or broker that is not up yet); stop in reverse."""
     health = Health()
     async for attempt in retrying(settings.retry_max_seconds, give_up_after=120):
         with attempt:
             pool = await create_pool(settings.database_url, settings.db_schema, settings.db_pool_size)
-    applied = await migrate(pool, settings.db_schema,
-                            {"runtime": RUNTIME_MIGRATIONS, source: migrations})
+    applied = await migrate(pool, settings.db_schema, {"runtime": RUNTIME_MIGRATIONS, source: migrations})
     log.info("%s: schema %s migrated (%d applied now)", source, settings.db_schema, len(applied))
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
     async for attempt in retrying(settings.retry_max_seconds, give_up_after=120):
         with attempt:
             await publisher.start()
-    relay = Relay(pool, settings.db_schema, publisher, health, settings.relay_batch_size,
-                  settings.relay_poll_seconds, settings.retry_max_seconds)
+    relay = Relay(
+        pool,
+        settings.db_schema,
+        publisher,
+        health,
+        settings.relay_batch_size,
+        settings.relay_poll_seconds,
+        settings.retry_max_seconds,
+    )
     broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
     for inbox in inboxes(pool):
-        subscribe(broker, inbox, health, batch_size=settings.consumer_batch_size,
-                  max_wait=settings.retry_max_seconds)
+        subscribe(
+            broker,
+            inbox,
+            health,
+            batch_size=settings.consumer_batch_size,
+            max_wait=settings.retry_max_seconds,
+        )
     runtime = Runtime(settings, pool, health, relay)
     runtime.tasks.append(asyncio.create_task(relay.run(), name=f"{source}-relay"))
     await broker.start()

@@ -20,8 +20,15 @@ async def _keep_raw(msg: KafkaMessage) -> Any:
     return msg.body
 
 
-def subscribe(broker: KafkaBroker, inbox: Inbox, health: Health, *, batch_size: int = 500,
-              max_wait: float = 10.0, give_up_after: float = 60.0) -> None:
+def subscribe(
+    broker: KafkaBroker,
+    inbox: Inbox,
+    health: Health,
+    *,
+    batch_size: int = 500,
+    max_wait: float = 10.0,
+    give_up_after: float = 60.0,
+) -> None:
     """Consume `inbox.topics` in group `inbox.consumer`; commit offsets only after the DB commit."""
     part = f"consumer:{inbox.consumer}"
 
@@ -41,8 +48,11 @@ def subscribe(broker: KafkaBroker, inbox: Inbox, health: Health, *, batch_size: 
             await msg.ack()
         except CommitFailedError as error:  # a rebalance: the records come again, the inbox skips them
             log.warning("%s: offset commit failed (%s); redelivery will be absorbed", part, error)
-        health.ok(part, f"applied {outcome.applied}, duplicates {outcome.duplicates}, "
-                        f"dead letters {len(outcome.dead_letters)}")
+        health.ok(
+            part,
+            f"applied {outcome.applied}, duplicates {outcome.duplicates}, "
+            f"dead letters {len(outcome.dead_letters)}",
+        )
 
     health.ok(part, "subscribed")
     broker.subscriber(

@@ -9,9 +9,9 @@ import json
 import uuid
 
 import asyncpg
+
 from plan_events import MessageDeadLettered, TraineeEnrolled, decode
 from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
-
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema, wait_exit
 from tests.support.events import enrolled
@@ -64,8 +64,7 @@ async def test_a_relay_killed_after_publishing_publishes_again_but_the_inbox_app
         records = await topic.collect(lambda rs: copies(rs, event.event_id) >= 2)
 
     assert copies(records, event.event_id) == 2  # at-least-once on the wire ...
-    await eventually(lambda: schema.count("SELECT count(*) FROM inbox WHERE event_id = $1",
-                                          event.event_id))
+    await eventually(lambda: schema.count("SELECT count(*) FROM inbox WHERE event_id = $1", event.event_id))
     await asyncio.sleep(2)
     # ... exactly once in effect
     assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
@@ -77,26 +76,34 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
     await prepare(schema, infrastructure, probes)
     first = enrolled()
     again_same_key = enrolled(enrollment_id=first.enrollment_id)  # new event_id, same natural key
-    offsets = await produce(infrastructure.kafka, TOPIC, [
-        (first.key(), first.to_bytes()),
-        (first.key(), first.to_bytes()),  # Kafka redelivers: same event_id
-        (again_same_key.key(), again_same_key.to_bytes()),
-    ])
+    offsets = await produce(
+        infrastructure.kafka,
+        TOPIC,
+        [
+            (first.key(), first.to_bytes()),
+            (first.key(), first.to_bytes()),  # Kafka redelivers: same event_id
+            (again_same_key.key(), again_same_key.to_bytes()),
+        ],
+    )
     probes.start()
     await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
 
     calls = await schema.pool.fetch("SELECT event_id FROM probe_calls")
     assert sorted(str(r["event_id"]) for r in calls) == sorted(
-        [str(first.event_id), str(again_same_key.event_id)])  # the inbox stopped the redelivery
-    effects = await schema.pool.fetch("SELECT event_id FROM probe_effects WHERE enrollment_id = $1",
-                                      first.enrollment_id)
+        [str(first.event_id), str(again_same_key.event_id)]
+    )  # the inbox stopped the redelivery
+    effects = await schema.pool.fetch(
+        "SELECT event_id FROM probe_effects WHERE enrollment_id = $1", first.enrollment_id
+    )
     assert [r["event_id"] for r in effects] == [first.event_id]  # the natural key stopped the second
 
 
 async def group_passed(infra: Infrastructure, group: str, offset: int) -> bool:
     """True once the group committed past `offset` on some partition of the topic."""
-    return any(tp.topic == TOPIC and position > offset
-               for tp, position in (await committed(infra.kafka, group)).items())
+    return any(
+        tp.topic == TOPIC and position > offset
+        for tp, position in (await committed(infra.kafka, group)).items()
+    )
 
 
 async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowing(
@@ -109,15 +116,23 @@ async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowi
     broken = {**json.loads(enrolled().to_bytes())}
     del broken["tier"]
     key = good_before.key()
-    poison = [b"\xff\xfe not json", json.dumps(unknown_version).encode(), json.dumps(broken).encode(),
-              refused.to_bytes()]
+    poison = [
+        b"\xff\xfe not json",
+        json.dumps(unknown_version).encode(),
+        json.dumps(broken).encode(),
+        refused.to_bytes(),
+    ]
     async with TopicWatcher(infrastructure.kafka, MessageDeadLettered.topic) as dead_letter_topic:
-        offsets = await produce(infrastructure.kafka, TOPIC, [
-            (key, good_before.to_bytes()), *[(key, p) for p in poison], (key, good_after.to_bytes())])
+        offsets = await produce(
+            infrastructure.kafka,
+            TOPIC,
+            [(key, good_before.to_bytes()), *[(key, p) for p in poison], (key, good_after.to_bytes())],
+        )
         probes.start()
         await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
         published = await dead_letter_topic.collect(
-            lambda rs: sum(1 for r in rs if r.key == key) >= len(poison))
+            lambda rs: sum(1 for r in rs if r.key == key) >= len(poison)
+        )
 
     effects = {r["enrollment_id"] for r in await schema.pool.fetch("SELECT * FROM probe_effects")}
     assert effects == {good_before.enrollment_id, good_after.enrollment_id}
@@ -183,7 +198,8 @@ async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produc
         await commit(events[20:])
         wanted = {str(e.event_id) for e in events}
         records = await topic.collect(
-            lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90)
+            lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90
+        )
 
     assert wanted <= {json.loads(r.value)["event_id"] for r in records}
     await eventually(lambda: schema.count("SELECT count(*) = 30 FROM probe_effects"), timeout=90)
@@ -204,5 +220,3 @@ async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_a
     await eventually(lambda: group_passed(infrastructure, probes.group, offset))
     assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
     assert await schema.count("SELECT count(*) FROM probe_effects") == 1
-
-

@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from plan_runtime.http import service_app
 
 from funding.settings import Settings
+from plan_runtime.http import service_app
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()  # type: ignore[call-arg]
+    settings = settings or Settings()
     return service_app(
         title="Funding service",
         description="Finance turns completions into subsidies against the skills-training fund.",

@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from plan_runtime.http import service_app
 
+from plan_runtime.http import service_app
 from talent_card.settings import Settings
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()  # type: ignore[call-arg]
+    settings = settings or Settings()
     return service_app(
         title="Talent-card service",
         description="The talent office receives green-card eligibility notices.",
