@@ -4,6 +4,7 @@ import importlib
 from pathlib import Path
 
 import yaml
+
 from plan_events import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
