@@ -65,10 +65,7 @@ def env() -> None:
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
         "DATABASE_URL": postgres.admin_url(),
         **{f"{p}_DATABASE_URL": postgres.service_url(s) for s, p in postgres.SERVICES.items()},
-        **{
-            k: values[k]
-            for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")
-        },
+        **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")},
     }
     for name, value in exports.items():
         print(f"export {name}='{os.environ.get(name, value)}'")

@@ -112,9 +112,7 @@ def stop() -> None:
 async def _provision() -> None:
     """Idempotent: the database, and per service a login role that owns only its schema."""
     password = secrets.load()["PG_ADMIN_PASSWORD"]
-    conn = await asyncpg.connect(
-        host="127.0.0.1", port=PORT, user="postgres", password=password, database="postgres"
-    )
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="postgres", password=password, database="postgres")
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
             await conn.execute(f"CREATE DATABASE {DATABASE}")
@@ -126,11 +124,7 @@ async def _provision() -> None:
         await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         for schema, prefix in SERVICES.items():
             role_password = secrets.load()[f"{prefix}_DB_PASSWORD"].replace("'", "''")
-            verb = (
-                "ALTER"
-                if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", schema)
-                else "CREATE"
-            )
+            verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", schema) else "CREATE"
             await conn.execute(f"{verb} ROLE {schema} LOGIN PASSWORD '{role_password}'")
             await conn.execute(f"GRANT CONNECT ON DATABASE {DATABASE} TO {schema}")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {schema}")

@@ -30,10 +30,7 @@ def environment(name: str) -> dict[str, str]:
         "DATABASE_URL": postgres.service_url(schema),
         "DB_SCHEMA": schema,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
-        **{
-            k: values[k]
-            for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")
-        },
+        **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")},
     }
 
 

@@ -48,8 +48,7 @@ class ContainerBroker:
 
 def _docker_available() -> bool:
     return (
-        shutil.which("docker") is not None
-        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+        shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
     )
 
 

@@ -54,12 +54,12 @@ class TopicWatcher:
         return records
 
 
-async def group_starts_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit `group`'s offsets at the topic's current end, so it skips earlier tests' traffic."""
+async def group_starts_at_end(bootstrap: str, group: str, *topics: str) -> None:
+    """Commit `group`'s offsets at the topics' current ends, so it skips earlier tests' traffic."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await partitions_of(bootstrap, topic)
+        partitions = [p for topic in topics for p in await partitions_of(bootstrap, topic)]
         ends = await consumer.end_offsets(partitions)
         consumer.assign(partitions)
         await consumer.commit({tp: offset for tp, offset in ends.items()})

@@ -25,8 +25,7 @@ async def on_enrolled(conn: Connection, event: TraineeEnrolled) -> None:
     if event.niche == "refuse":
         raise Refused("the probe refuses the niche 'refuse'")
     await conn.execute(
-        "INSERT INTO probe_effects (enrollment_id, event_id) VALUES ($1, $2)"
-        " ON CONFLICT (enrollment_id) DO NOTHING",
+        "INSERT INTO probe_effects (enrollment_id, event_id) VALUES ($1, $2) ON CONFLICT (enrollment_id) DO NOTHING",
         event.enrollment_id,
         event.event_id,
     )

@@ -25,9 +25,7 @@ def document() -> dict[str, Any]:
             "contentType": "application/json",
             "headers": {"type": "object"},
             "payload": {"$ref": f"#/components/schemas/{name}"},
-            "bindings": {
-                "kafka": {"key": {"type": "string", "description": "the event's subject (pseudonymous id)"}}
-            },
+            "bindings": {"kafka": {"key": {"type": "string", "description": "the event's subject (pseudonymous id)"}}},
         }
         channels[model.topic] = {
             "address": model.topic,

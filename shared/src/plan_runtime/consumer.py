@@ -50,9 +50,7 @@ class Outcome:
 
 
 class Inbox:
-    def __init__(
-        self, consumer: str, source: str, pool: asyncpg.Pool, handlers: Mapping[type[Event], Handler]
-    ) -> None:
+    def __init__(self, consumer: str, source: str, pool: asyncpg.Pool, handlers: Mapping[type[Event], Handler]) -> None:
         self.consumer, self.source, self.pool = consumer, source, pool
         self.handlers = dict(handlers)
         self.expected = tuple(self.handlers)

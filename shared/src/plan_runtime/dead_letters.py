@@ -21,19 +21,14 @@ class DeadLetter:
     replayed_at: datetime | None
 
 
-async def list_dead_letters(
-    conn: Connection, include_replayed: bool = False, limit: int = 100
-) -> list[DeadLetter]:
+async def list_dead_letters(conn: Connection, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
     rows = await conn.fetch(
         """SELECT id, consumer, topic, "partition", "offset", key, error, created_at, replayed_at
            FROM dead_letters WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2""",
         include_replayed,
         limit,
     )
-    return [
-        DeadLetter(**{**dict(r), "key": r["key"].decode(errors="replace") if r["key"] else None})
-        for r in rows
-    ]
+    return [DeadLetter(**{**dict(r), "key": r["key"].decode(errors="replace") if r["key"] else None}) for r in rows]
 
 
 async def replay(conn: Connection, dead_letter_id: int) -> bool:

@@ -1,26 +1,20 @@
 """The FastAPI shell of a service: lifespan around `running`, /health, and error responses."""
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from plan_runtime.consumer import Inbox
-from plan_runtime.service import Runtime, running
+from plan_runtime.dead_letters import list_dead_letters, replay
+from plan_runtime.errors import ApiError
+from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
-
-
-class ApiError(Exception):
-    """A refusal the client can act on: a 4xx with a stable code and the field or rule at fault."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 def _error_body(code: str, message: str, field: str | None, **extra: Any) -> dict[str, Any]:
@@ -35,14 +29,11 @@ async def _on_api_error(_: Request, error: Exception) -> JSONResponse:
 async def _on_invalid_request(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = [
-        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-        for e in error.errors()
+        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in error.errors()
     ]
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return JSONResponse(
-        _error_body(
-            "invalid_request", f"{first['field']}: {first['message']}", first["field"], problems=problems
-        ),
+        _error_body("invalid_request", f"{first['field']}: {first['message']}", first["field"], problems=problems),
         422,
     )
 
@@ -56,16 +47,14 @@ def service_app(
     migrations: Path,
     inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
     routers: Sequence[APIRouter] = (),
-    on_start: Callable[[Runtime], Any] | None = None,
+    prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """A FastAPI app whose lifespan runs the messaging runtime; the routes read it from app.state."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, source, migrations, inboxes) as runtime:
+        async with running(settings, source, migrations, inboxes, prepare) as runtime:
             app.state.runtime = runtime
-            if on_start is not None:
-                await on_start(runtime)
             yield
 
     app = FastAPI(title=title, description=description, lifespan=lifespan, version="1")
@@ -80,3 +69,24 @@ def service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
+    """Operators list a service's dead letters and replay one once its cause is fixed."""
+    router = APIRouter(prefix="/dead-letters", tags=["operations"], dependencies=[Depends(guard)])
+
+    @router.get("", summary="Dead letters not yet replayed (or all, with include_replayed)")
+    async def listing(request: Request, include_replayed: bool = False, limit: int = 100) -> list[Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return list(await list_dead_letters(conn, include_replayed, limit))
+
+    @router.post("/{dead_letter_id}/replay", summary="Put the original message back on its topic")
+    async def replay_one(request: Request, dead_letter_id: int) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            if not await replay(conn, dead_letter_id):
+                raise ApiError(
+                    404, "dead_letter_not_found", f"no unreplayed dead letter {dead_letter_id}", "dead_letter_id"
+                )
+        return {"replayed": dead_letter_id}
+
+    return router

@@ -52,8 +52,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, tracks: dict[str, Path]) -> l
                         await conn.execute(f'SET LOCAL search_path = "{schema}"')
                         await conn.execute(sql)
                         await conn.execute(
-                            f'INSERT INTO "{schema}".schema_migrations (track, name, checksum)'
-                            " VALUES ($1, $2, $3)",
+                            f'INSERT INTO "{schema}".schema_migrations (track, name, checksum) VALUES ($1, $2, $3)',
                             track,
                             file.name,
                             checksum,

@@ -7,7 +7,7 @@ own routes; this module is the part that is the same for all of them.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,7 @@ async def running(
     source: str,
     migrations: Path,
     inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
+    prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Start everything in order (waiting out a database or broker that is not up yet); stop in reverse."""
     health = Health()
@@ -67,6 +68,8 @@ async def running(
             pool = await create_pool(settings.database_url, settings.db_schema, settings.db_pool_size)
     applied = await migrate(pool, settings.db_schema, {"runtime": RUNTIME_MIGRATIONS, source: migrations})
     log.info("%s: schema %s migrated (%d applied now)", source, settings.db_schema, len(applied))
+    if prepare is not None:  # before any consumer runs
+        await prepare(pool)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
     async for attempt in retrying(settings.retry_max_seconds, give_up_after=120):
         with attempt:

@@ -10,6 +10,7 @@ class RuntimeSettings(BaseSettings):
     database_url: str = Field(description="PostgreSQL DSN of this service's login role")
     db_schema: str = Field(description="The schema this service owns")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    consumer_group: str | None = Field(default=None, description="defaults to the service name")
     relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)

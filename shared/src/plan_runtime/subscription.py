@@ -50,8 +50,7 @@ def subscribe(
             log.warning("%s: offset commit failed (%s); redelivery will be absorbed", part, error)
         health.ok(
             part,
-            f"applied {outcome.applied}, duplicates {outcome.duplicates}, "
-            f"dead letters {len(outcome.dead_letters)}",
+            f"applied {outcome.applied}, duplicates {outcome.duplicates}, dead letters {len(outcome.dead_letters)}",
         )
 
     health.ok(part, "subscribed")

@@ -9,9 +9,7 @@ from plan_events import TOPICS
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(
-    bootstrap_servers: str, partitions: int = 6, topics: tuple[str, ...] = TOPICS
-) -> list[str]:
+async def ensure_topics(bootstrap_servers: str, partitions: int = 6, topics: tuple[str, ...] = TOPICS) -> list[str]:
     """Create the missing topics; returns the ones it created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()

@@ -101,8 +101,7 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
 async def group_passed(infra: Infrastructure, group: str, offset: int) -> bool:
     """True once the group committed past `offset` on some partition of the topic."""
     return any(
-        tp.topic == TOPIC and position > offset
-        for tp, position in (await committed(infra.kafka, group)).items()
+        tp.topic == TOPIC and position > offset for tp, position in (await committed(infra.kafka, group)).items()
     )
 
 
@@ -130,9 +129,7 @@ async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowi
         )
         probes.start()
         await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
-        published = await dead_letter_topic.collect(
-            lambda rs: sum(1 for r in rs if r.key == key) >= len(poison)
-        )
+        published = await dead_letter_topic.collect(lambda rs: sum(1 for r in rs if r.key == key) >= len(poison))
 
     effects = {r["enrollment_id"] for r in await schema.pool.fetch("SELECT * FROM probe_effects")}
     assert effects == {good_before.enrollment_id, good_after.enrollment_id}
@@ -197,9 +194,7 @@ async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produc
         await asyncio.to_thread(infrastructure.broker.start)
         await commit(events[20:])
         wanted = {str(e.event_id) for e in events}
-        records = await topic.collect(
-            lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90
-        )
+        records = await topic.collect(lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90)
 
     assert wanted <= {json.loads(r.value)["event_id"] for r in records}
     await eventually(lambda: schema.count("SELECT count(*) = 30 FROM probe_effects"), timeout=90)

@@ -58,9 +58,7 @@ def test_a_caused_event_inherits_the_correlation_and_names_its_cause() -> None:
         subject="s",
         occurred_at=cause.occurred_at,
         caused_by=cause,
-        **cause.model_dump(
-            exclude={"event_id", "source", "subject", "occurred_at", "correlation_id", "causation_id"}
-        ),
+        **cause.model_dump(exclude={"event_id", "source", "subject", "occurred_at", "correlation_id", "causation_id"}),
     )
     assert effect.correlation_id == cause.correlation_id and effect.causation_id == cause.event_id
 

@@ -1,20 +1,52 @@
 """Composition root of the funding service: the only place that knows every concrete part."""
 
+from functools import partial
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI
 
+from funding import handlers
+from funding.api import build_router
+from funding.policy import load_policy
 from funding.settings import Settings
-from plan_runtime.http import service_app
+from funding.store import FundingStore
+from plan_events import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
+from plan_runtime import Inbox
+from plan_runtime.auth import role_guard
+from plan_runtime.http import dead_letter_router, service_app
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return service_app(
+    policy = load_policy(settings.policy_file)  # refuses an invalid policy before anything starts
+    guard = role_guard("finance", settings.finance_api_key)
+
+    async def prepare(pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            await FundingStore(conn).ensure_fund(policy.fund_yuan)
+
+    app = service_app(
         title="Funding service",
-        description="Finance turns completions into subsidies against the skills-training fund.",
+        description="Finance turns completions into subsidies against the skills-training fund "
+        f"(policy {policy.version}).",
         settings=settings,
         source="funding",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [],
+        inboxes=lambda pool: [
+            Inbox(
+                settings.consumer_group or "funding",
+                "funding",
+                pool,
+                {
+                    TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
+                    TierCompleted: partial(handlers.on_tier_completed, policy=policy),
+                    EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
+                },
+            )
+        ],
+        routers=[build_router(guard), dead_letter_router(guard)],
+        prepare=prepare,
     )
+    app.state.policy = policy
+    return app

@@ -1,0 +1,135 @@
+"""Finance's HTTP API: thin routes that read the store or call a use case."""
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from funding import handlers
+from funding.store import FundingStore
+from plan_events import Tier
+from plan_runtime.errors import ApiError
+
+Status = Literal["reserved", "released", "withdrawn", "approved", "rejected", "paid", "reversed"]
+
+
+class FundView(BaseModel):
+    policy_version: str
+    total_yuan: int
+    reserved_yuan: int
+    approved_yuan: int = Field(description="approved, including what is already paid")
+    paid_yuan: int
+    available_yuan: int = Field(description="total - reserved - approved; never negative")
+    burn_rate_yuan_per_day: float | None = Field(description="approved yuan per day of completions so far")
+    projected_exhaustion: date | None = Field(description="when `available` runs out at that rate")
+
+
+class BatchRequest(BaseModel):
+    institution_id: UUID
+    declared_count: int = Field(gt=0)
+    declared_total_yuan: int = Field(gt=0)
+
+
+class PayRequest(BaseModel):
+    declared_total_yuan: int = Field(gt=0)
+
+
+class ReverseRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+def build_router(guard: Any) -> APIRouter:
+    router = APIRouter(tags=["finance"], dependencies=[Depends(guard)])
+    Actor = Annotated[str, Depends(guard)]
+
+    @router.get("/fund", response_model=FundView, summary="Fund position, burn rate, projected exhaustion")
+    async def fund(request: Request) -> FundView:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            store = FundingStore(conn)
+            position = await store.position()
+            first, last, approved = await store.burn()
+        rate = approved / ((last - first).days + 1) if first and last and approved else None
+        exhaustion = (last + timedelta(days=position.available / rate)) if rate and last else None
+        return FundView(
+            policy_version=request.app.state.policy.version,
+            total_yuan=position.total,
+            reserved_yuan=position.reserved,
+            approved_yuan=position.approved,
+            paid_yuan=position.paid,
+            available_yuan=position.available,
+            burn_rate_yuan_per_day=rate,
+            projected_exhaustion=exhaustion,
+        )
+
+    @router.get("/subsidies", summary="Subsidies, filtered by institution, tier, status and completion date")
+    async def subsidies(
+        request: Request,
+        institution_id: UUID | None = None,
+        tier: Tier | None = None,
+        status: Status | None = None,
+        completed_from: date | None = None,
+        completed_to: date | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> list[dict[str, Any]]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await FundingStore(conn).subsidies(
+                institution_id=institution_id,
+                tier=tier.value if tier else None,
+                status=status,
+                decided_from=completed_from,
+                decided_to=completed_to,
+                limit=limit,
+                offset=offset,
+            )
+
+    @router.get("/summary", summary="Counts and yuan by status, tier and rejection reason")
+    async def summary(request: Request) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            store = FundingStore(conn)
+            return {
+                "by_status_and_tier": await store.totals_by("status", "tier"),
+                "rejections_by_reason": [
+                    r for r in await store.totals_by("status", "reason") if r["status"] == "rejected"
+                ],
+                "ledger": await store.ledger_sums(),
+            }
+
+    @router.get("/decisions/{enrollment_id}", summary="Why: the decision on an enrolment and its ledger")
+    async def decision(request: Request, enrollment_id: UUID) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            found = await FundingStore(conn).decision(enrollment_id)
+        if found is None:
+            raise ApiError(404, "decision_not_found", f"no claim for enrolment {enrollment_id}", "enrollment_id")
+        return found
+
+    @router.get("/institutions/{institution_id}/statement", summary="An institution's subsidy statement")
+    async def statement(request: Request, institution_id: UUID) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            store = FundingStore(conn)
+            return {
+                "institution_id": institution_id,
+                "totals": await store.totals_by("status", "tier", institution_id=institution_id),
+                "subsidies": await store.subsidies(institution_id=institution_id, limit=1000),
+            }
+
+    @router.post("/payment-batches", status_code=201, summary="Batch an institution's approved subsidies")
+    async def create_batch(request: Request, body: BatchRequest, actor: Actor) -> dict[str, object]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await handlers.create_payment_batch(
+                conn, body.institution_id, body.declared_count, body.declared_total_yuan, actor
+            )
+
+    @router.post("/payment-batches/{batch_id}/pay", summary="Mark a batch paid (the total must match)")
+    async def pay(request: Request, batch_id: UUID, body: PayRequest, actor: Actor) -> dict[str, object]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await handlers.pay_batch(conn, batch_id, body.declared_total_yuan, actor)
+
+    @router.post("/subsidies/{subsidy_id}/reverse", summary="Reverse an approved subsidy, with a reason")
+    async def reverse(request: Request, subsidy_id: UUID, body: ReverseRequest, actor: Actor) -> dict[str, object]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await handlers.reverse_subsidy(conn, subsidy_id, actor, body.reason)
+
+    return router

@@ -1,0 +1,185 @@
+"""Use cases: one short script per incoming event or finance command."""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from funding.domain import Approved, Claim, Rejected, decide_reservation, decide_subsidy, release
+from funding.policy import Policy
+from funding.store import DECIDED, FundingStore
+from plan_events import (
+    EnrollmentWithdrawn,
+    Event,
+    SubsidyApproved,
+    SubsidyRejected,
+    SubsidyReversed,
+    TierCompleted,
+    TraineeEnrolled,
+)
+from plan_runtime import Connection, emit
+from plan_runtime.errors import ApiError
+
+SOURCE = "funding"
+
+
+def claim_of(event: TraineeEnrolled | TierCompleted | EnrollmentWithdrawn) -> Claim:
+    return Claim(event.enrollment_id, event.trainee_id, event.institution_id, event.tier)
+
+
+async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: Policy) -> None:
+    """Reserve the rate for an enrolment in a subsidised tier (if nothing was decided for it yet)."""
+    if policy.rate(event.tier) is None:
+        return
+    store = FundingStore(conn)
+    if await store.status_of(event.enrollment_id) is not None:
+        return  # already reserved, or the completion or withdrawal came first
+    claim = claim_of(event)
+    reservation = decide_reservation(claim, await store.standing(claim), policy)
+    if reservation:
+        await store.reserve(reservation, caused_by=event.event_id)
+
+
+async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Policy) -> None:
+    """Decide the subsidy for a completion and announce the decision."""
+    store = FundingStore(conn)
+    if await store.status_of(event.enrollment_id) in DECIDED:
+        return  # the same completion again under a new event id: decided once
+    claim = claim_of(event)
+    standing = await store.standing(claim, year=event.completed_on.year)
+    decision = decide_subsidy(claim, event.passed, event.completed_on, standing, policy)
+    if decision is None:
+        return  # a basic completion: not paid from this fund, nothing to announce
+    if isinstance(decision, Approved):
+        subsidy_id = await store.approve(decision, event.completed_on, caused_by=event.event_id)
+        await emit(conn, [approved_event(decision, subsidy_id, event)])
+    else:
+        await store.reject(decision, event.completed_on, caused_by=event.event_id)
+        await emit(conn, [rejected_event(decision, event)])
+
+
+async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> None:
+    """Give a withdrawn enrolment's reservation back; remember the withdrawal if it came first."""
+    if policy.rate(event.tier) is None:
+        return
+    store = FundingStore(conn)
+    if await store.status_of(event.enrollment_id) in DECIDED:
+        return
+    claim = claim_of(event)
+    await store.withdraw(claim, release(claim, await store.standing(claim)), caused_by=event.event_id)
+
+
+def approved_event(decision: Approved, subsidy_id: UUID, cause: Event) -> SubsidyApproved:
+    claim = decision.claim
+    return SubsidyApproved.create(
+        source=SOURCE,
+        subject=claim.trainee_id,
+        occurred_at=datetime.now(UTC),
+        caused_by=cause,
+        subsidy_id=subsidy_id,
+        enrollment_id=claim.enrollment_id,
+        trainee_id=claim.trainee_id,
+        institution_id=claim.institution_id,
+        tier=claim.tier,
+        amount_yuan=decision.amount,
+        policy_version=decision.policy_version,
+    )
+
+
+def rejected_event(decision: Rejected, cause: Event) -> SubsidyRejected:
+    claim = decision.claim
+    return SubsidyRejected.create(
+        source=SOURCE,
+        subject=claim.trainee_id,
+        occurred_at=datetime.now(UTC),
+        caused_by=cause,
+        enrollment_id=claim.enrollment_id,
+        trainee_id=claim.trainee_id,
+        institution_id=claim.institution_id,
+        tier=claim.tier,
+        reason=decision.reason,
+        policy_version=decision.policy_version,
+    )
+
+
+async def create_payment_batch(
+    conn: Connection, institution_id: UUID, declared_count: int, declared_total: int, actor: str
+) -> dict[str, object]:
+    """Group the institution's approved, unbatched subsidies; the declared figures must match."""
+    async with conn.transaction():
+        store = FundingStore(conn)
+        subsidies = await store.unbatched_approved(institution_id)
+        if not subsidies:
+            raise ApiError(
+                409, "nothing_to_pay", "the institution has no approved, unbatched subsidy", "institution_id"
+            )
+        count, total = len(subsidies), sum(amount for _, amount in subsidies)
+        if (count, total) != (declared_count, declared_total):
+            raise ApiError(
+                409,
+                "totals_mismatch",
+                f"declared {declared_count} subsidies / {declared_total} yuan, the ledger has {count} / {total}",
+                "declared_total_yuan" if count == declared_count else "declared_count",
+            )
+        batch_id = uuid4()
+        await store.create_batch(batch_id, institution_id, [s for s, _ in subsidies], total, actor)
+        return {
+            "batch_id": batch_id,
+            "institution_id": institution_id,
+            "subsidy_count": count,
+            "total_yuan": total,
+            "status": "open",
+        }
+
+
+async def pay_batch(conn: Connection, batch_id: UUID, declared_total: int, actor: str) -> dict[str, object]:
+    async with conn.transaction():
+        store = FundingStore(conn)
+        batch = await store.batch(batch_id, lock=True)
+        if batch is None:
+            raise ApiError(404, "batch_not_found", f"no payment batch {batch_id}", "batch_id")
+        if batch["status"] == "paid":
+            raise ApiError(409, "batch_already_paid", "the batch is already paid", "batch_id")
+        if batch["total_yuan"] != declared_total:
+            raise ApiError(
+                409,
+                "totals_mismatch",
+                f"the batch totals {batch['total_yuan']} yuan, not {declared_total}",
+                "declared_total_yuan",
+            )
+        await store.pay_batch(batch_id, actor)
+        return {**batch, "status": "paid"}
+
+
+async def reverse_subsidy(conn: Connection, subsidy_id: UUID, actor: str, reason: str) -> dict[str, object]:
+    """Undo an approved (unpaid, unbatched) subsidy: the money returns to the fund, an event says so."""
+    async with conn.transaction():
+        store = FundingStore(conn)
+        subsidy = await store.subsidy(subsidy_id)
+        if subsidy is None:
+            raise ApiError(404, "subsidy_not_found", f"no subsidy {subsidy_id}", "subsidy_id")
+        if subsidy["status"] != "approved":
+            raise ApiError(
+                409,
+                "not_reversible",
+                f"only an approved subsidy can be reversed; this one is {subsidy['status']}",
+                "subsidy_id",
+            )
+        if subsidy["batch_id"] is not None:
+            raise ApiError(409, "in_payment_batch", "the subsidy is in a payment batch", "subsidy_id")
+        await store.reverse(subsidy_id, subsidy["amount_yuan"], actor, reason)
+        await emit(
+            conn,
+            [
+                SubsidyReversed.create(
+                    source=SOURCE,
+                    subject=subsidy["trainee_id"],
+                    occurred_at=datetime.now(UTC),
+                    subsidy_id=subsidy_id,
+                    trainee_id=subsidy["trainee_id"],
+                    institution_id=subsidy["institution_id"],
+                    tier=subsidy["tier"],
+                    amount_yuan=subsidy["amount_yuan"],
+                    reason=reason,
+                )
+            ],
+        )
+        return {**subsidy, "status": "reversed", "reason": reason}

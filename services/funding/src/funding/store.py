@@ -1,0 +1,287 @@
+"""All SQL of the `funding` schema. Every method runs on the caller's connection and transaction."""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from funding.domain import Approved, Claim, Rejected, Release, Reserve, Standing
+from plan_runtime import Connection
+
+COMMITTED = ("reserved", "approved", "paid")
+DECIDED = ("approved", "rejected", "paid", "reversed", "withdrawn")
+
+
+@dataclass(frozen=True)
+class FundPosition:
+    total: int
+    reserved: int
+    approved: int
+    paid: int
+
+    @property
+    def available(self) -> int:
+        return self.total - self.reserved - self.approved
+
+
+class FundingStore:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def ensure_fund(self, total: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO fund (id, total_yuan) VALUES (1, $1)"
+            " ON CONFLICT (id) DO UPDATE SET total_yuan = EXCLUDED.total_yuan",
+            total,
+        )
+
+    async def position(self, lock: bool = False) -> FundPosition:
+        row = await self.conn.fetchrow(
+            "SELECT total_yuan, reserved_yuan, approved_yuan, paid_yuan FROM fund WHERE id = 1"
+            + (" FOR UPDATE" if lock else "")
+        )
+        assert row is not None, "the fund row is created at start-up"
+        return FundPosition(*row)
+
+    async def status_of(self, enrollment_id: UUID) -> str | None:
+        status: str | None = await self.conn.fetchval(
+            "SELECT status FROM subsidies WHERE enrollment_id = $1", enrollment_id
+        )
+        return status
+
+    async def standing(self, claim: Claim, year: int | None = None) -> Standing:
+        """Locks the fund row first: decisions are serialised, whatever the number of replicas."""
+        fund = await self.position(lock=True)
+        row = await self.conn.fetchrow(
+            """SELECT
+                 coalesce((SELECT amount_yuan FROM subsidies
+                           WHERE enrollment_id = $1 AND status = 'reserved'), 0) AS held,
+                 EXISTS (SELECT 1 FROM subsidies WHERE trainee_id = $2 AND tier = $3
+                         AND status IN ('approved', 'paid') AND enrollment_id <> $1) AS paid,
+                 (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies WHERE institution_id = $4
+                         AND status = ANY($5::text[]) AND enrollment_id <> $1) AS committed,
+                 (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
+                         WHERE status IN ('approved', 'paid')
+                         AND extract(year FROM completed_on) = $6) AS year_approved""",
+            claim.enrollment_id,
+            claim.trainee_id,
+            claim.tier.value,
+            claim.institution_id,
+            list(COMMITTED),
+            year or 0,
+        )
+        assert row is not None
+        return Standing(row["held"], row["paid"], fund.available, row["committed"], row["year_approved"])
+
+    async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
+        subsidy_id = await self._upsert(
+            decision.claim, "reserved", decision.amount, None, decision.policy_version, None
+        )
+        await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan + $1", decision.amount)
+        await self._entry(subsidy_id, "reserve", decision.amount, decision.policy_version, caused_by)
+
+    async def approve(self, decision: Approved, completed_on: date, caused_by: UUID) -> UUID:
+        subsidy_id = await self._upsert(
+            decision.claim, "approved", decision.amount, None, decision.policy_version, completed_on
+        )
+        await self.conn.execute(
+            "UPDATE fund SET reserved_yuan = reserved_yuan - $1, approved_yuan = approved_yuan + $2",
+            decision.released,
+            decision.amount,
+        )
+        if decision.released:
+            await self._entry(subsidy_id, "release", decision.released, decision.policy_version, caused_by)
+        await self._entry(subsidy_id, "approve", decision.amount, decision.policy_version, caused_by)
+        return subsidy_id
+
+    async def reject(self, decision: Rejected, completed_on: date, caused_by: UUID) -> None:
+        subsidy_id = await self._upsert(
+            decision.claim, "rejected", 0, decision.reason.value, decision.policy_version, completed_on
+        )
+        await self._give_back(subsidy_id, decision.released, decision.policy_version, caused_by)
+
+    async def withdraw(self, claim: Claim, release: Release | None, caused_by: UUID) -> None:
+        subsidy_id = await self._upsert(claim, "withdrawn", 0, "enrolment withdrawn", None, None)
+        if release:
+            await self._give_back(subsidy_id, release.amount, None, caused_by)
+
+    async def _give_back(
+        self, subsidy_id: UUID, amount: int, policy_version: str | None, caused_by: UUID | None
+    ) -> None:
+        if amount:
+            await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan - $1", amount)
+            await self._entry(subsidy_id, "release", amount, policy_version, caused_by)
+
+    async def _upsert(
+        self,
+        claim: Claim,
+        status: str,
+        amount: int,
+        reason: str | None,
+        policy_version: str | None,
+        completed_on: date | None,
+    ) -> UUID:
+        subsidy_id: UUID = await self.conn.fetchval(
+            """INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status,
+                                      amount_yuan, reason, policy_version, completed_on, decided_at)
+               VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9,
+                       CASE WHEN $5 = 'reserved' THEN NULL ELSE now() END)
+               ON CONFLICT (enrollment_id) DO UPDATE SET
+                   status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan,
+                   reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
+                   completed_on = EXCLUDED.completed_on, decided_at = EXCLUDED.decided_at
+               RETURNING id""",
+            claim.enrollment_id,
+            claim.trainee_id,
+            claim.institution_id,
+            claim.tier.value,
+            status,
+            amount,
+            reason,
+            policy_version,
+            completed_on,
+        )
+        return subsidy_id
+
+    async def _entry(
+        self,
+        subsidy_id: UUID,
+        entry: str,
+        amount: int,
+        policy_version: str | None,
+        caused_by: UUID | None,
+        actor: str = "funding-service",
+        reason: str | None = None,
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO ledger (subsidy_id, entry, amount_yuan, policy_version, actor, reason, caused_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            subsidy_id,
+            entry,
+            amount,
+            policy_version,
+            actor,
+            reason,
+            caused_by,
+        )
+
+    # --- finance's reads and commands -------------------------------------------------------
+
+    async def subsidies(
+        self,
+        *,
+        institution_id: UUID | None = None,
+        tier: str | None = None,
+        status: str | None = None,
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            """SELECT id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan, reason,
+                      policy_version, completed_on, batch_id, decided_at
+               FROM subsidies
+               WHERE ($1::uuid IS NULL OR institution_id = $1) AND ($2::text IS NULL OR tier = $2)
+                 AND ($3::text IS NULL OR status = $3)
+                 AND ($4::date IS NULL OR completed_on >= $4) AND ($5::date IS NULL OR completed_on <= $5)
+               ORDER BY completed_on NULLS LAST, id LIMIT $6 OFFSET $7""",
+            institution_id,
+            tier,
+            status,
+            decided_from,
+            decided_to,
+            limit,
+            offset,
+        )
+        return [dict(r) for r in rows]
+
+    async def subsidy(self, subsidy_id: UUID) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow("SELECT * FROM subsidies WHERE id = $1 FOR UPDATE", subsidy_id)
+        return dict(row) if row else None
+
+    async def decision(self, enrollment_id: UUID) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow("SELECT * FROM subsidies WHERE enrollment_id = $1", enrollment_id)
+        if row is None:
+            return None
+        entries = await self.conn.fetch(
+            "SELECT entry, amount_yuan, policy_version, actor, reason, caused_by, at FROM ledger"
+            " WHERE subsidy_id = $1 ORDER BY id",
+            row["id"],
+        )
+        return {**dict(row), "ledger": [dict(e) for e in entries]}
+
+    async def totals_by(self, *columns: str, institution_id: UUID | None = None) -> list[dict[str, Any]]:
+        allowed = {"status", "tier", "reason", "institution_id"}
+        assert set(columns) <= allowed
+        group = ", ".join(columns)
+        rows = await self.conn.fetch(
+            f"SELECT {group}, count(*) AS count, sum(amount_yuan)::bigint AS amount_yuan FROM subsidies"
+            f" WHERE ($1::uuid IS NULL OR institution_id = $1) GROUP BY {group} ORDER BY {group}",
+            institution_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def burn(self) -> tuple[date | None, date | None, int]:
+        """First and last completion date with an approval, and the yuan approved in between."""
+        row = await self.conn.fetchrow(
+            "SELECT min(completed_on), max(completed_on), coalesce(sum(amount_yuan), 0)::bigint FROM subsidies"
+            " WHERE status IN ('approved', 'paid')"
+        )
+        assert row is not None
+        return row[0], row[1], row[2]
+
+    async def unbatched_approved(self, institution_id: UUID) -> list[tuple[UUID, int]]:
+        rows = await self.conn.fetch(
+            "SELECT id, amount_yuan FROM subsidies WHERE institution_id = $1 AND status = 'approved'"
+            " AND batch_id IS NULL ORDER BY id FOR UPDATE",
+            institution_id,
+        )
+        return [(r["id"], r["amount_yuan"]) for r in rows]
+
+    async def create_batch(
+        self, batch_id: UUID, institution_id: UUID, subsidy_ids: list[UUID], total: int, actor: str
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO payment_batches (id, institution_id, subsidy_count, total_yuan, status, created_by)"
+            " VALUES ($1, $2, $3, $4, 'open', $5)",
+            batch_id,
+            institution_id,
+            len(subsidy_ids),
+            total,
+            actor,
+        )
+        await self.conn.execute("UPDATE subsidies SET batch_id = $1 WHERE id = ANY($2::uuid[])", batch_id, subsidy_ids)
+
+    async def batch(self, batch_id: UUID, lock: bool = False) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM payment_batches WHERE id = $1" + (" FOR UPDATE" if lock else ""), batch_id
+        )
+        return dict(row) if row else None
+
+    async def pay_batch(self, batch_id: UUID, actor: str) -> None:
+        paid = await self.conn.fetch(
+            "UPDATE subsidies SET status = 'paid' WHERE batch_id = $1 AND status = 'approved'"
+            " RETURNING id, amount_yuan",
+            batch_id,
+        )
+        total = sum(r["amount_yuan"] for r in paid)
+        await self.conn.execute("UPDATE fund SET paid_yuan = paid_yuan + $1", total)
+        await self.conn.execute(
+            "UPDATE payment_batches SET status = 'paid', paid_by = $2, paid_at = now() WHERE id = $1",
+            batch_id,
+            actor,
+        )
+        for row in paid:
+            await self._entry(row["id"], "pay", row["amount_yuan"], None, None, actor=actor)
+
+    async def reverse(self, subsidy_id: UUID, amount: int, actor: str, reason: str) -> None:
+        await self.conn.execute(
+            "UPDATE subsidies SET status = 'reversed', reason = $2 WHERE id = $1", subsidy_id, reason
+        )
+        await self.conn.execute("UPDATE fund SET approved_yuan = approved_yuan - $1", amount)
+        await self._entry(subsidy_id, "reverse", amount, None, None, actor=actor, reason=reason)
+
+    async def ledger_sums(self) -> dict[str, int]:
+        rows = await self.conn.fetch("SELECT entry, sum(amount_yuan)::bigint AS total FROM ledger GROUP BY entry")
+        return {r["entry"]: r["total"] for r in rows}

@@ -1,0 +1,20 @@
+"""Role keys: an `X-API-Key` header compared in constant time; `X-Actor` names the person for audit."""
+
+import hmac
+from collections.abc import Callable
+
+from fastapi import Header
+from pydantic import SecretStr
+
+from plan_runtime.errors import ApiError
+
+
+def role_guard(role: str, expected: SecretStr) -> Callable[..., str]:
+    """A FastAPI dependency: the request must carry the role's key; returns the actor for the audit trail."""
+
+    def guard(x_api_key: str | None = Header(default=None), x_actor: str | None = Header(default=None)) -> str:
+        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected.get_secret_value().encode()):
+            raise ApiError(401, "unauthorized", f"X-API-Key is missing or is not the {role} key", "X-API-Key")
+        return f"{role}:{x_actor}" if x_actor else role
+
+    return guard

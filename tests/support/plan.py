@@ -1,0 +1,66 @@
+"""Events as the enrollment service would publish them, with vivid names."""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from plan_events import EnrollmentWithdrawn, Mode, TargetGroup, Tier, TierCompleted, TraineeEnrolled
+
+VILLAGE_ROOM = uuid.UUID("00000000-0000-4000-8000-00000000a001")  # an offline institution
+CLOUD_STUDIO = uuid.UUID("00000000-0000-4000-8000-00000000b002")  # an online one
+AUG_8 = date(2020, 8, 8)
+NOW = datetime(2020, 8, 8, 9, 0, tzinfo=UTC)
+
+
+def person(label: str = "cashmere-host") -> str:
+    """A fresh pseudonymous trainee id, so tests never see each other's people."""
+    return f"{label}-{uuid.uuid4().hex[:8]}"
+
+
+def enrolment(
+    trainee: str,
+    tier: Tier = Tier.PROFESSIONAL,
+    institution: uuid.UUID = VILLAGE_ROOM,
+    enrollment_id: uuid.UUID | None = None,
+) -> TraineeEnrolled:
+    return TraineeEnrolled.create(
+        source="enrollment",
+        subject=trainee,
+        occurred_at=NOW,
+        enrollment_id=enrollment_id or uuid.uuid4(),
+        trainee_id=trainee,
+        institution_id=institution,
+        tier=tier,
+        target_group=TargetGroup.RURAL_HOUSEHOLD,
+        mode=Mode.OFFLINE,
+        starts_on=AUG_8,
+        niche="cashmere and fur",
+    )
+
+
+def completion(enrolled: TraineeEnrolled, passed: bool = True, days: int = 15) -> TierCompleted:
+    return TierCompleted.create(
+        source="enrollment",
+        subject=enrolled.trainee_id,
+        occurred_at=NOW + timedelta(days=days),
+        caused_by=enrolled,
+        enrollment_id=enrolled.enrollment_id,
+        trainee_id=enrolled.trainee_id,
+        institution_id=enrolled.institution_id,
+        tier=enrolled.tier,
+        target_group=enrolled.target_group,
+        completed_on=enrolled.starts_on + timedelta(days=days),
+        passed=passed,
+    )
+
+
+def withdrawal(enrolled: TraineeEnrolled) -> EnrollmentWithdrawn:
+    return EnrollmentWithdrawn.create(
+        source="enrollment",
+        subject=enrolled.trainee_id,
+        occurred_at=NOW + timedelta(days=3),
+        enrollment_id=enrolled.enrollment_id,
+        trainee_id=enrolled.trainee_id,
+        institution_id=enrolled.institution_id,
+        tier=enrolled.tier,
+        reason="moved away",
+    )
