@@ -3,12 +3,18 @@
 import asyncio
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+class Landed(NamedTuple):
+    partition: TopicPartition
+    offset: int
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[Landed]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -77,16 +83,16 @@ async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> list[int]:
-    """Send (key, value) pairs in order; returns their offsets."""
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> list[TopicPartition]:
+    """Send (key, value) pairs in order; returns where each landed: (topic, partition) and offset."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        offsets = []
+        landed = []
         for key, value in messages:
             metadata = await producer.send_and_wait(topic, value, key=key)
-            offsets.append(metadata.offset)
-        return offsets
+            landed.append(Landed(TopicPartition(topic, metadata.partition), metadata.offset))
+        return landed
     finally:
         await producer.stop()
 

@@ -92,6 +92,7 @@ class Relay:
         self.pool, self.schema, self.publisher, self.health = pool, schema, publisher, health
         self.batch_size, self.poll_seconds, self.max_wait = batch_size, poll_seconds, max_wait
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def relay_once(self) -> int:
         """Publish one batch of committed, unpublished rows; returns how many were published."""
@@ -114,15 +115,20 @@ class Relay:
 
     async def drain(self) -> int:
         total = 0
-        while published := await self.relay_once():
+        while not self._stopping and (published := await self.relay_once()):
             total += published
         return total
 
+    def stop(self) -> None:
+        """Finish the batch in hand (publish and mark it), then return from `run`."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Forever: drain, then wait for a NOTIFY or the poll interval. Transient errors back off."""
+        """Until stopped: drain, then wait for a NOTIFY or the poll interval. Transient errors back off."""
         listener = asyncio.create_task(self._listen())
         try:
-            while True:
+            while not self._stopping:
                 async for attempt in retrying(self.max_wait):
                     with attempt:
                         try:

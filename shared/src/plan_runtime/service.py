@@ -100,7 +100,9 @@ async def running(
         yield runtime
     finally:
         await broker.stop()
-        for task in runtime.tasks:
+        relay.stop()  # a graceful stop never leaves a published batch unmarked (no duplicate on restart)
+        _, late = await asyncio.wait(runtime.tasks, timeout=settings.retry_max_seconds + 15)
+        for task in late:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         await publisher.stop()

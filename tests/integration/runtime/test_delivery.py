@@ -15,7 +15,7 @@ from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema, wait_exit
 from tests.support.events import enrolled
-from tests.support.kafka import TopicWatcher, committed, eventually, group_starts_at_end, produce
+from tests.support.kafka import Landed, TopicWatcher, committed, eventually, group_starts_at_end, produce
 from tests.support.probe import MIGRATIONS as PROBE_MIGRATIONS
 
 TOPIC = TraineeEnrolled.topic
@@ -76,7 +76,7 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
     await prepare(schema, infrastructure, probes)
     first = enrolled()
     again_same_key = enrolled(enrollment_id=first.enrollment_id)  # new event_id, same natural key
-    offsets = await produce(
+    landed = await produce(
         infrastructure.kafka,
         TOPIC,
         [
@@ -86,7 +86,7 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
         ],
     )
     probes.start()
-    await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
+    await eventually(lambda: group_passed(infrastructure, probes.group, landed[-1]))
 
     calls = await schema.pool.fetch("SELECT event_id FROM probe_calls")
     assert sorted(str(r["event_id"]) for r in calls) == sorted(
@@ -98,11 +98,9 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
     assert [r["event_id"] for r in effects] == [first.event_id]  # the natural key stopped the second
 
 
-async def group_passed(infra: Infrastructure, group: str, offset: int) -> bool:
-    """True once the group committed past `offset` on some partition of the topic."""
-    return any(
-        tp.topic == TOPIC and position > offset for tp, position in (await committed(infra.kafka, group)).items()
-    )
+async def group_passed(infra: Infrastructure, group: str, message: Landed) -> bool:
+    """True once the group committed past the message on its partition."""
+    return (await committed(infra.kafka, group)).get(message.partition, -1) > message.offset
 
 
 async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowing(
@@ -122,19 +120,19 @@ async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowi
         refused.to_bytes(),
     ]
     async with TopicWatcher(infrastructure.kafka, MessageDeadLettered.topic) as dead_letter_topic:
-        offsets = await produce(
+        landed = await produce(
             infrastructure.kafka,
             TOPIC,
             [(key, good_before.to_bytes()), *[(key, p) for p in poison], (key, good_after.to_bytes())],
         )
         probes.start()
-        await eventually(lambda: group_passed(infrastructure, probes.group, offsets[-1]))
+        await eventually(lambda: group_passed(infrastructure, probes.group, landed[-1]))
         published = await dead_letter_topic.collect(lambda rs: sum(1 for r in rs if r.key == key) >= len(poison))
 
     effects = {r["enrollment_id"] for r in await schema.pool.fetch("SELECT * FROM probe_effects")}
     assert effects == {good_before.enrollment_id, good_after.enrollment_id}
     letters = await schema.pool.fetch('SELECT "offset", error, value FROM dead_letters ORDER BY "offset"')
-    assert [r["offset"] for r in letters] == offsets[1:-1]
+    assert [r["offset"] for r in letters] == [m.offset for m in landed[1:-1]]
     assert [r["value"] for r in letters] == poison  # the raw bytes, kept as they came
     reasons = [r["error"] for r in letters]
     assert reasons[0].startswith("not JSON")
@@ -142,7 +140,9 @@ async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowi
     assert "tier: Field required" in reasons[2]
     assert reasons[3] == "the probe refuses the niche 'refuse'"
     notices = [decode(r.value) for r in published if r.key == key]
-    assert sorted(n.original_offset for n in notices if isinstance(n, MessageDeadLettered)) == offsets[1:-1]
+    assert sorted(n.original_offset for n in notices if isinstance(n, MessageDeadLettered)) == [
+        m.offset for m in landed[1:-1]
+    ]
 
 
 async def test_outbox_rows_committed_in_the_opposite_order_of_their_ids_are_all_published(
@@ -205,13 +205,13 @@ async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_a
 ) -> None:
     await prepare(schema, infrastructure, probes)
     event = enrolled()
-    [offset] = await produce(infrastructure.kafka, TOPIC, [(event.key(), event.to_bytes())])
+    [message] = await produce(infrastructure.kafka, TOPIC, [(event.key(), event.to_bytes())])
 
     assert await wait_exit(probes.start(fault="consumer.after_commit")) == -9
     assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
-    assert not await group_passed(infrastructure, probes.group, offset)  # the offset was not committed
+    assert not await group_passed(infrastructure, probes.group, message)  # the offset was not committed
 
     probes.start()  # reads the same record again
-    await eventually(lambda: group_passed(infrastructure, probes.group, offset))
+    await eventually(lambda: group_passed(infrastructure, probes.group, message))
     assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
     assert await schema.count("SELECT count(*) FROM probe_effects") == 1

@@ -4,17 +4,27 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from enrollment.api import bureau_router, institution_router
+from enrollment.policy import load_policy
 from enrollment.settings import Settings
-from plan_runtime.http import service_app
+from plan_runtime.auth import role_guard
+from plan_runtime.http import dead_letter_router, service_app
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return service_app(
+    policy = load_policy(settings.policy_file)
+    bureau = role_guard("bureau", settings.bureau_api_key)
+    app = service_app(
         title="Enrollment service",
-        description="Institutions enrol trainees and report completions; the Bureau sees progress.",
+        description="Institutions enrol trainees and report completions; the Bureau of Commerce "
+        f"accredits institutions and watches progress against the plan (policy {policy.version}).",
         settings=settings,
         source="enrollment",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [],
+        inboxes=lambda pool: [],  # enrollment consumes no events: it is where they start
+        routers=[institution_router(), bureau_router(bureau), dead_letter_router(bureau)],
     )
+    app.state.policy = policy
+    app.state.pii_key = settings.pii_hmac_key.get_secret_value().encode()
+    return app

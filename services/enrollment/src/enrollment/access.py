@@ -1,0 +1,43 @@
+"""Who is calling: an institution (by its own key) or the Bureau (by its admin key)."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from uuid import UUID
+
+from fastapi import Header, Request
+
+from enrollment.store import EnrollmentStore
+from plan_runtime.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Institution:
+    id: UUID
+    active: bool
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "X-API-Key is missing or is not a valid institution key", "X-API-Key")
+
+
+async def institution(request: Request, x_api_key: str | None = Header(default=None)) -> Institution:
+    """A FastAPI dependency: the institution whose key this is (revoked keys no longer work)."""
+    parts = (x_api_key or "").split("_", 2)  # the secret itself may contain "_"
+    if len(parts) != 3 or parts[0] != "inst":
+        raise _unauthorized()
+    try:
+        key_id = UUID(hex=parts[1])
+    except ValueError:
+        raise _unauthorized() from None
+    async with request.app.state.runtime.pool.acquire() as conn:
+        found = await EnrollmentStore(conn).key(key_id)
+    given = hashlib.sha256(parts[2].encode()).hexdigest()
+    if found is None or not hmac.compare_digest(given, found["secret_sha256"]):
+        raise _unauthorized()
+    return Institution(found["institution_id"], found["status"] == "active")
+
+
+def must_be_active(who: Institution) -> None:
+    if not who.active:
+        raise ApiError(403, "institution_suspended", "the institution is suspended and cannot enrol", "institution")

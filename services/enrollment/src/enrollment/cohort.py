@@ -1,0 +1,73 @@
+"""Bulk cohorts: CSV (with a header) or JSON lines, parsed row by row; a bad row never spoils the rest."""
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from enrollment.requests import EnrolRequest
+
+MAX_ROWS = 50_000
+COLUMNS = tuple(EnrolRequest.model_fields)
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    code: str
+    field: str | None
+    message: str
+
+
+class CohortError(ValueError):
+    """The upload as a whole cannot be read (wrong format, no header, too many rows)."""
+
+
+def parse(body: bytes, content_type: str) -> list[EnrolRequest | RowError]:
+    text = body.decode("utf-8-sig", errors="replace")
+    if "csv" in content_type:
+        records = _csv(text)
+    elif "ndjson" in content_type or "jsonl" in content_type or "json" in content_type:
+        records = _json_lines(text)
+    else:
+        raise CohortError(f"send text/csv or application/x-ndjson, not {content_type or 'nothing'}")
+    if len(records) > MAX_ROWS:
+        raise CohortError(f"{len(records)} rows: at most {MAX_ROWS} per upload")
+    return [_row(number, record) for number, record in enumerate(records, start=1)]
+
+
+def _csv(text: str) -> list[dict[str, object] | RowError]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c != "niche" and c not in (reader.fieldnames or [])]
+    if missing:
+        raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
+    return [{k: v for k, v in r.items() if k is not None and v not in ("", None)} for r in reader]
+
+
+def _json_lines(text: str) -> list[dict[str, object] | RowError]:
+    records: list[dict[str, object] | RowError] = []
+    for number, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
+        try:
+            value = json.loads(line)
+            records.append(
+                value
+                if isinstance(value, dict)
+                else RowError(number, "invalid_row", None, "each line must be a JSON object")
+            )
+        except json.JSONDecodeError as error:
+            records.append(RowError(number, "invalid_row", None, f"not JSON: {error.msg}"))
+    return records
+
+
+def _row(number: int, record: dict[str, object] | RowError) -> EnrolRequest | RowError:
+    if isinstance(record, RowError):
+        return record
+    try:
+        return EnrolRequest.model_validate(record)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        code = "invalid_id_number" if field == "id_number" else "invalid_field"
+        return RowError(number, code, field, f"{field}: {first['msg']}")

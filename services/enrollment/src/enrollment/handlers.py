@@ -1,0 +1,228 @@
+"""Use cases: short scripts that open a transaction, decide with the pure rules, save, and emit."""
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from enrollment.cohort import RowError
+from enrollment.domain import Refusal, decide_completion, decide_enrolment, decide_withdrawal
+from enrollment.identity import pseudonymise, validate
+from enrollment.policy import Policy
+from enrollment.requests import CompletionRequest, EnrolRequest
+from enrollment.store import EnrollmentStore
+from plan_events import EnrollmentWithdrawn, Outcome, TierCompleted, TraineeEnrolled
+from plan_runtime import Connection, emit
+from plan_runtime.errors import ApiError
+
+SOURCE = "enrollment"
+
+
+@dataclass(frozen=True)
+class RowResult:
+    row: int
+    accepted: bool
+    enrollment_id: UUID | None = None
+    trainee_id: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def refused(refusal: Refusal) -> ApiError:
+    return ApiError(refusal.status, refusal.code, refusal.message, refusal.field)
+
+
+async def enrol(
+    conn: Connection, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
+) -> list[RowResult]:
+    """Enrol a cohort (one row is a cohort of one): every row is decided, good rows are all written.
+
+    One transaction for the whole cohort: trainees, enrolments and their events together. If another
+    upload races us to the same person, the unique index refuses our write and we decide again.
+    """
+    for attempt in range(3):
+        try:
+            async with conn.transaction():
+                return await _enrol_once(conn, institution_id, rows, policy, pii_key)
+        except asyncpg.UniqueViolationError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _enrol_once(
+    conn: Connection, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
+) -> list[RowResult]:
+    store = EnrollmentStore(conn)
+    people = {i: pseudonymise(r.id_number, pii_key) for i, r in enumerate(rows) if isinstance(r, EnrolRequest)}
+    histories = await store.histories([p.trainee_id for p in people.values()])
+    now = datetime.now(UTC)
+    results: list[RowResult] = []
+    trainees, enrolments, events = [], [], []
+    for index, row in enumerate(rows):
+        if isinstance(row, RowError):
+            error = {"code": row.code, "field": row.field, "message": row.message}
+            results.append(RowResult(row.row, False, error=error))
+            continue
+        person = people[index]
+        refusal = decide_enrolment(row.tier, institution_id, histories[person.trainee_id])
+        if refusal is not None:
+            error = {"code": refusal.code, "field": refusal.field, "message": refusal.message}
+            results.append(RowResult(index + 1, False, trainee_id=person.trainee_id, error=error))
+            continue
+        histories[person.trainee_id].enrol(row.tier, institution_id)
+        enrollment_id = uuid4()
+        trainees.append(
+            (person.trainee_id, person.id_hash, person.masked, row.name, row.phone, validate(row.id_number))
+        )
+        enrolments.append(
+            (
+                enrollment_id,
+                person.trainee_id,
+                institution_id,
+                row.tier.value,
+                row.target_group.value,
+                row.mode.value,
+                row.starts_on,
+                row.niche,
+                policy.version,
+            )
+        )
+        events.append(
+            TraineeEnrolled.create(
+                source=SOURCE,
+                subject=person.trainee_id,
+                occurred_at=now,
+                enrollment_id=enrollment_id,
+                trainee_id=person.trainee_id,
+                institution_id=institution_id,
+                tier=row.tier,
+                target_group=row.target_group,
+                mode=row.mode,
+                starts_on=row.starts_on,
+                niche=row.niche,
+            )
+        )
+        results.append(RowResult(index + 1, True, enrollment_id, person.trainee_id))
+    await store.add_trainees(trainees)
+    await store.add_enrollments(enrolments)
+    await emit(conn, events)
+    return results
+
+
+async def complete(
+    conn: Connection, institution_id: UUID, enrollment_id: UUID, body: CompletionRequest, policy: Policy
+) -> dict[str, Any]:
+    async with conn.transaction():
+        store = EnrollmentStore(conn)
+        found = await _own(store, institution_id, enrollment_id)
+        refusal = decide_completion(found["status"], found["starts_on"], body.completed_on, policy)
+        if refusal:
+            raise refused(refusal)
+        outcome = body.outcome.value if body.outcome else None
+        await store.complete(enrollment_id, body.completed_on, body.passed, outcome)
+        await emit(
+            conn,
+            [
+                TierCompleted.create(
+                    source=SOURCE,
+                    subject=found["trainee_id"],
+                    occurred_at=datetime.now(UTC),
+                    enrollment_id=enrollment_id,
+                    trainee_id=found["trainee_id"],
+                    institution_id=institution_id,
+                    tier=found["tier"],
+                    target_group=found["target_group"],
+                    completed_on=body.completed_on,
+                    passed=body.passed,
+                    outcome=body.outcome,
+                )
+            ],
+        )
+        return {
+            **found,
+            "status": "completed",
+            "completed_on": body.completed_on,
+            "passed": body.passed,
+            "outcome": outcome,
+        }
+
+
+async def report_outcome(
+    conn: Connection, institution_id: UUID, enrollment_id: UUID, outcome: Outcome
+) -> dict[str, Any]:
+    async with conn.transaction():
+        store = EnrollmentStore(conn)
+        found = await _own(store, institution_id, enrollment_id)
+        if found["status"] != "completed":
+            raise ApiError(409, "enrollment_not_completed", "an outcome follows a completed course", "enrollment_id")
+        await store.set_outcome(enrollment_id, outcome.value)
+        return {**found, "outcome": outcome.value}
+
+
+async def withdraw(
+    conn: Connection, institution_id: UUID, enrollment_id: UUID, reason: str, actor: str
+) -> dict[str, Any]:
+    async with conn.transaction():
+        store = EnrollmentStore(conn)
+        found = await _own(store, institution_id, enrollment_id)
+        refusal = decide_withdrawal(found["status"])
+        if refusal:
+            raise refused(refusal)
+        await store.withdraw(enrollment_id, reason)
+        await store.audit(actor, "withdraw", str(enrollment_id), reason)
+        await emit(
+            conn,
+            [
+                EnrollmentWithdrawn.create(
+                    source=SOURCE,
+                    subject=found["trainee_id"],
+                    occurred_at=datetime.now(UTC),
+                    enrollment_id=enrollment_id,
+                    trainee_id=found["trainee_id"],
+                    institution_id=institution_id,
+                    tier=found["tier"],
+                    reason=reason,
+                )
+            ],
+        )
+        return {**found, "status": "withdrawn", "withdrawn_reason": reason}
+
+
+async def _own(store: EnrollmentStore, institution_id: UUID, enrollment_id: UUID) -> dict[str, Any]:
+    found = await store.enrollment(enrollment_id, institution_id, lock=True)
+    if found is None:  # another institution's enrolment is not found either: no leak
+        raise ApiError(
+            404, "enrollment_not_found", f"no enrolment {enrollment_id} at this institution", "enrollment_id"
+        )
+    return found
+
+
+# --- the Bureau's administration -------------------------------------------------------------
+
+
+async def issue_key(conn: Connection, institution_id: UUID, actor: str) -> str:
+    """A new key for the institution, shown once: `inst_<key id>_<secret>`; only a hash is kept."""
+    async with conn.transaction():
+        store = EnrollmentStore(conn)
+        if await store.institution(institution_id) is None:
+            raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
+        key_id, secret = uuid4(), secrets.token_urlsafe(32)
+        await store.add_key(key_id, institution_id, hashlib.sha256(secret.encode()).hexdigest())
+        await store.audit(actor, "issue_key", f"{institution_id}/{key_id}")
+        return f"inst_{key_id.hex}_{secret}"
+
+
+async def change_status(conn: Connection, institution_id: UUID, status: str, actor: str, reason: str) -> dict[str, Any]:
+    async with conn.transaction():
+        store = EnrollmentStore(conn)
+        if not await store.set_status(institution_id, status):
+            raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
+        await store.audit(actor, status, str(institution_id), reason)
+        found = await store.institution(institution_id)
+        assert found is not None
+        return found

@@ -1,0 +1,55 @@
+"""What institutions send: one enrolment, a completion, a withdrawal. Validated at the edge."""
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from enrollment.identity import validate
+from plan_events import Mode, Outcome, TargetGroup, Tier
+
+
+def _id_number(value: str) -> str:
+    validate(value)  # raises InvalidIdNumber (a ValueError): pydantic names the field
+    return value.strip().upper()
+
+
+IdNumber = Annotated[str, AfterValidator(_id_number), Field(description="18-character PRC resident ID number")]
+
+
+class EnrolRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id_number: IdNumber
+    name: str = Field(min_length=1, max_length=50)
+    phone: str = Field(pattern=r"^1\d{10}$", description="11-digit mainland mobile number")
+    target_group: TargetGroup
+    tier: Tier
+    mode: Mode
+    starts_on: date = Field(ge=date(2020, 1, 1), le=date(2030, 12, 31))
+    niche: str | None = Field(default=None, max_length=200, description='e.g. "cashmere and fur"')
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    completed_on: date
+    passed: bool = Field(description="whether the course's assessment was passed")
+    outcome: Outcome | None = Field(default=None, description="may also be reported later")
+
+
+class OutcomeRequest(BaseModel):
+    outcome: Outcome
+
+
+class WithdrawalRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class InstitutionRequest(BaseModel):
+    name: str = Field(min_length=2, max_length=200)
+    mode: Mode | str = Field(default="both", pattern=r"^(online|offline|both)$")
+
+
+class StatusChange(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)

@@ -1,0 +1,48 @@
+"""Cohort files: every row gets its own verdict; the file as a whole is refused only if unreadable."""
+
+import json
+
+import pytest
+
+from enrollment.cohort import CohortError, RowError, parse
+from enrollment.requests import EnrolRequest
+from tests.support.people import id_number
+
+HEADER = "id_number,name,phone,target_group,tier,mode,starts_on,niche\n"
+
+
+def row(number: str | None = None, phone: str = "13800138000") -> str:
+    return f"{number or id_number()},Liu Jiaqi,{phone},rural_household,basic,offline,2020-08-08,cashmere and fur\n"
+
+
+def test_good_and_bad_csv_rows_are_told_apart_by_row_number() -> None:
+    parsed = parse((HEADER + row() + row("123") + row(phone="12345")).encode(), "text/csv")
+    assert isinstance(parsed[0], EnrolRequest)
+    assert parsed[1] == RowError(2, "invalid_id_number", "id_number", parsed[1].message)  # type: ignore[union-attr]
+    assert isinstance(parsed[2], RowError) and parsed[2].field == "phone"
+
+
+def test_json_lines_with_a_broken_line_keep_the_others() -> None:
+    good = {
+        "id_number": id_number(),
+        "name": "Jin Zhe",
+        "phone": "13900139000",
+        "target_group": "college_graduate",
+        "tier": "basic",
+        "mode": "online",
+        "starts_on": "2020-08-08",
+    }
+    body = "\n".join([json.dumps(good), "{not json", json.dumps({**good, "tier": "expert"})])
+    parsed = parse(body.encode(), "application/x-ndjson")
+    assert isinstance(parsed[0], EnrolRequest)
+    assert isinstance(parsed[1], RowError) and parsed[1].code == "invalid_row"
+    assert isinstance(parsed[2], RowError) and parsed[2].field == "tier"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [(b"a,b\n1,2\n", "text/csv", "lacks id_number"), (b"x", "application/pdf", "text/csv")],
+)
+def test_an_unreadable_upload_is_refused_whole(body: bytes, content_type: str, message: str) -> None:
+    with pytest.raises(CohortError, match=message):
+        parse(body, content_type)
