@@ -3,7 +3,7 @@
 import itertools
 import random
 
-from enrollment.identity import check_digit
+from plan_events.identity import check_digit
 
 _serial = itertools.count(random.SystemRandom().randrange(10**6))
 

@@ -12,11 +12,11 @@ import asyncpg
 
 from enrollment.cohort import RowError
 from enrollment.domain import Refusal, decide_completion, decide_enrolment, decide_withdrawal
-from enrollment.identity import pseudonymise, validate
 from enrollment.policy import Policy
 from enrollment.requests import CompletionRequest, EnrolRequest
 from enrollment.store import EnrollmentStore
 from plan_events import EnrollmentWithdrawn, Outcome, TierCompleted, TraineeEnrolled
+from plan_events.identity import pseudonymise, validate
 from plan_runtime import Connection, emit
 from plan_runtime.errors import ApiError
 

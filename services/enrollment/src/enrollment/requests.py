@@ -1,20 +1,11 @@
 """What institutions send: one enrolment, a completion, a withdrawal. Validated at the edge."""
 
 from datetime import date
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from enrollment.identity import validate
 from plan_events import Mode, Outcome, TargetGroup, Tier
-
-
-def _id_number(value: str) -> str:
-    validate(value)  # raises InvalidIdNumber (a ValueError): pydantic names the field
-    return value.strip().upper()
-
-
-IdNumber = Annotated[str, AfterValidator(_id_number), Field(description="18-character PRC resident ID number")]
+from plan_events.identity import IdNumber
 
 
 class EnrolRequest(BaseModel):

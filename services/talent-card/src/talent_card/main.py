@@ -1,20 +1,45 @@
 """Composition root of the talent-card service: the only place that knows every concrete part."""
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from plan_runtime.http import service_app
+from plan_events import SubsidyApproved, TierCompleted
+from plan_runtime import Inbox
+from plan_runtime.auth import role_guard
+from plan_runtime.http import dead_letter_router, service_app
+from talent_card import handlers
+from talent_card.api import build_router
+from talent_card.rules import load_rules
 from talent_card.settings import Settings
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return service_app(
+    rules = load_rules(settings.rules_file)
+    office = role_guard("talent-office", settings.talent_office_api_key)
+    app = service_app(
         title="Talent-card service",
-        description="The talent office receives green-card eligibility notices.",
+        description="The talent office receives green-card eligibility notices, each with its evidence and "
+        f"the rule that fired (rules {rules.plan.id} v{rules.plan.version}, "
+        f"{rules.introduced.id} v{rules.introduced.version}).",
         settings=settings,
         source="talent-card",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [],
+        inboxes=lambda pool: [
+            Inbox(
+                settings.consumer_group or "talent-card",
+                "talent-card",
+                pool,
+                {
+                    TierCompleted: partial(handlers.on_tier_completed, rules=rules),
+                    SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
+                },
+            )
+        ],
+        routers=[build_router(office), dead_letter_router(office)],
     )
+    app.state.rules = rules
+    app.state.pii_key = settings.pii_hmac_key.get_secret_value().encode()
+    return app

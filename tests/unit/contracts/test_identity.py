@@ -2,7 +2,7 @@
 
 import pytest
 
-from enrollment.identity import InvalidIdNumber, pseudonymise, validate
+from plan_events.identity import InvalidIdNumber, pseudonymise, validate
 from tests.support.people import id_number
 
 KNOWN_GOOD = "11010519491231002X"  # the textbook example, check digit X

@@ -1,9 +1,12 @@
-"""PRC resident ID numbers: validated, then kept only as a keyed hash and a masked form."""
+"""PRC resident ID numbers: validated, then known only by a keyed hash (the person id every service uses)."""
 
 import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -46,3 +49,12 @@ def pseudonymise(id_number: str, key: bytes) -> Pseudonym:
     value = id_number.strip().upper()
     digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
     return Pseudonym(trainee_id=f"tr-{digest[:24]}", id_hash=digest, masked=f"{value[:6]}********{value[14:]}")
+
+
+def _normalised(value: str) -> str:
+    validate(value)  # raises InvalidIdNumber (a ValueError): pydantic reports it against the field
+    return value.strip().upper()
+
+
+IdNumber = Annotated[str, AfterValidator(_normalised), Field(description="18-character PRC resident ID number")]
+"""A request field holding an ID number: validated and normalised at the edge."""
