@@ -283,3 +283,36 @@ async def test_completions_and_withdrawals_are_published_with_their_facts(
         "rural_household",
     )
     assert w["reason"] == "moved away"
+
+
+async def test_bulk_completions_write_the_good_rows_and_refuse_each_bad_one_with_its_reason(
+    infrastructure: Infrastructure, enrollment: Enrollment
+) -> None:
+    async with TopicWatcher(infrastructure.kafka, TierCompleted.topic) as topic, enrollment() as api:
+        village, cloud = await institution(api, "Village Room"), await institution(api, "Cloud Studio")
+        ours = [(await api.post("/enrollments", json=trainee(), headers=village)).json()["id"] for _ in range(3)]
+        theirs = (await api.post("/enrollments", json=trainee(), headers=cloud)).json()["id"]
+        rows = [
+            {"enrollment_id": ours[0], "completed_on": "2020-08-25", "passed": True, "outcome": "employed"},
+            {"enrollment_id": ours[1], "completed_on": "2020-08-10", "passed": True},  # too soon
+            {"enrollment_id": theirs, "completed_on": "2020-08-25", "passed": True},  # not ours
+            {"enrollment_id": ours[2], "completed_on": "2020-08-25", "passed": False},
+            {"enrollment_id": ours[0], "completed_on": "2020-08-26", "passed": True},  # twice in one upload
+            {"enrollment_id": "not-a-uuid", "completed_on": "2020-08-25", "passed": True},
+        ]
+        answer = await api.post(
+            "/completions",
+            content="\n".join(json.dumps(r) for r in rows),
+            headers={**village, "Content-Type": "application/x-ndjson"},
+        )
+        records = await topic.collect(lambda rs: bool(events_for(rs, ours[2])))
+        records += await topic.collect(lambda rs: False, timeout=2)
+    result = answer.json()
+    assert (result["accepted"], result["rejected"]) == (2, 4)
+    assert {r["row"]: r["error"]["code"] for r in result["results"] if not r["accepted"]} == {
+        2: "course_too_short",
+        3: "enrollment_not_found",
+        5: "enrollment_not_open",
+        6: "invalid_field",
+    }
+    assert [len(events_for(records, e)) for e in (*ours, theirs)] == [1, 0, 1, 0]

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from enrollment import cohort, handlers, progress
 from enrollment.access import Institution, institution, must_be_active
 from enrollment.requests import (
+    CompletionItem,
     CompletionRequest,
     EnrolRequest,
     InstitutionRequest,
@@ -75,6 +76,42 @@ async def idempotent(
     return JSONResponse(body, status)
 
 
+BULK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def only(results: list[handlers.RowResult]) -> handlers.RowResult:
+    """The single-row form of a bulk use case: a refused row is the request's error."""
+    [result] = results
+    if not result.accepted:
+        assert result.error is not None
+        error = result.error
+        raise ApiError(error["status"], error["code"], error["message"], error["field"])
+    return result
+
+
+async def bulk_rows(request: Request, model: type[cohort.Row]) -> list[cohort.Row | cohort.RowError]:
+    try:
+        return cohort.parse(await request.body(), request.headers.get("content-type", ""), model)
+    except cohort.CohortError as error:
+        raise ApiError(422, "invalid_upload", str(error), "body") from error
+
+
+async def summarised(pending: Awaitable[list[handlers.RowResult]]) -> dict[str, Any]:
+    results = await pending
+    accepted = sum(r.accepted for r in results)
+    return {
+        "rows": len(results),
+        "accepted": accepted,
+        "rejected": len(results) - accepted,
+        "results": [asdict(r) for r in results],
+    }
+
+
 def institution_router() -> APIRouter:
     router = APIRouter(tags=["institutions"])
 
@@ -86,10 +123,7 @@ def institution_router() -> APIRouter:
         state = request.app.state
 
         async def action(conn: Connection) -> Any:
-            [result] = await handlers.enrol(conn, who.id, [body], state.policy, state.pii_key)
-            if not result.accepted:
-                assert result.error is not None
-                raise ApiError(409, result.error["code"], result.error["message"], result.error["field"])
+            result = only(await handlers.enrol(conn, who.id, [body], state.policy, state.pii_key))
             found = await EnrollmentStore(conn).enrollment(result.enrollment_id, who.id)  # type: ignore[arg-type]
             assert found is not None
             return view(found)
@@ -99,35 +133,35 @@ def institution_router() -> APIRouter:
     @router.post(
         "/cohorts",
         summary="Enrol a cohort: CSV (text/csv) or JSON lines (application/x-ndjson)",
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                    "application/x-ndjson": {"schema": {"type": "string"}},
-                },
-                "required": True,
-            }
-        },
+        openapi_extra=BULK_BODY,
     )
     async def upload(request: Request, who: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
         must_be_active(who)
-        try:
-            rows = cohort.parse(await request.body(), request.headers.get("content-type", ""))
-        except cohort.CohortError as error:
-            raise ApiError(422, "invalid_cohort", str(error), "body") from error
+        rows = await bulk_rows(request, EnrolRequest)
         state = request.app.state
+        return await idempotent(
+            request,
+            str(who.id),
+            idempotency_key,
+            200,
+            lambda conn: summarised(handlers.enrol(conn, who.id, rows, state.policy, state.pii_key)),
+        )
 
-        async def action(conn: Connection) -> Any:
-            results = await handlers.enrol(conn, who.id, rows, state.policy, state.pii_key)
-            accepted = sum(r.accepted for r in results)
-            return {
-                "rows": len(results),
-                "accepted": accepted,
-                "rejected": len(results) - accepted,
-                "results": [asdict(r) for r in results],
-            }
-
-        return await idempotent(request, str(who.id), idempotency_key, 200, action)
+    @router.post(
+        "/completions",
+        summary="Report finished courses in bulk: CSV or JSON lines, a row per enrolment",
+        openapi_extra=BULK_BODY,
+    )
+    async def completions(request: Request, who: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+        rows = await bulk_rows(request, CompletionItem)
+        policy = request.app.state.policy
+        return await idempotent(
+            request,
+            str(who.id),
+            idempotency_key,
+            200,
+            lambda conn: summarised(handlers.complete(conn, who.id, rows, policy)),
+        )
 
     @router.get("/enrollments", summary="The institution's own enrolments")
     async def listing(
@@ -161,13 +195,15 @@ def institution_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         policy = request.app.state.policy
-        return await idempotent(
-            request,
-            str(who.id),
-            idempotency_key,
-            200,
-            lambda conn: _viewed(handlers.complete(conn, who.id, enrollment_id, body, policy)),
-        )
+        item = CompletionItem(enrollment_id=enrollment_id, **body.model_dump())
+
+        async def action(conn: Connection) -> Any:
+            only(await handlers.complete(conn, who.id, [item], policy))
+            found = await EnrollmentStore(conn).enrollment(enrollment_id, who.id)
+            assert found is not None
+            return view(found)
+
+        return await idempotent(request, str(who.id), idempotency_key, 200, action)
 
     @router.put("/enrollments/{enrollment_id}/outcome", summary="Report (or correct) the outcome after a course")
     async def outcome(

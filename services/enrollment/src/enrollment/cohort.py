@@ -1,16 +1,20 @@
-"""Bulk cohorts: CSV (with a header) or JSON lines, parsed row by row; a bad row never spoils the rest."""
+"""Bulk uploads (cohorts, completions): CSV with a header or JSON lines, parsed row by row.
+
+A bad row never spoils the rest: it becomes a RowError with its number, field and reason.
+"""
 
 import csv
 import io
 import json
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from enrollment.requests import EnrolRequest
 
 MAX_ROWS = 50_000
-COLUMNS = tuple(EnrolRequest.model_fields)
+Row = TypeVar("Row", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -20,29 +24,33 @@ class RowError:
     field: str | None
     message: str
 
+    def error(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.field, "message": self.message, "status": 422}
+
 
 class CohortError(ValueError):
     """The upload as a whole cannot be read (wrong format, no header, too many rows)."""
 
 
-def parse(body: bytes, content_type: str) -> list[EnrolRequest | RowError]:
+def parse(body: bytes, content_type: str, model: type[Row] = EnrolRequest) -> list[Row | RowError]:  # type: ignore[assignment]
     text = body.decode("utf-8-sig", errors="replace")
     if "csv" in content_type:
-        records = _csv(text)
+        records = _csv(text, model)
     elif "ndjson" in content_type or "jsonl" in content_type or "json" in content_type:
         records = _json_lines(text)
     else:
         raise CohortError(f"send text/csv or application/x-ndjson, not {content_type or 'nothing'}")
     if len(records) > MAX_ROWS:
         raise CohortError(f"{len(records)} rows: at most {MAX_ROWS} per upload")
-    return [_row(number, record) for number, record in enumerate(records, start=1)]
+    return [_row(number, record, model) for number, record in enumerate(records, start=1)]
 
 
-def _csv(text: str) -> list[dict[str, object] | RowError]:
+def _csv(text: str, model: type[BaseModel]) -> list[dict[str, object] | RowError]:
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in COLUMNS if c != "niche" and c not in (reader.fieldnames or [])]
+    columns = [name for name, f in model.model_fields.items() if f.is_required()]
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
-        raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
+        raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(model.model_fields)})")
     return [{k: v for k, v in r.items() if k is not None and v not in ("", None)} for r in reader]
 
 
@@ -61,11 +69,11 @@ def _json_lines(text: str) -> list[dict[str, object] | RowError]:
     return records
 
 
-def _row(number: int, record: dict[str, object] | RowError) -> EnrolRequest | RowError:
+def _row(number: int, record: dict[str, object] | RowError, model: type[Row]) -> Row | RowError:
     if isinstance(record, RowError):
         return record
     try:
-        return EnrolRequest.model_validate(record)
+        return model.model_validate(record)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None

@@ -13,7 +13,7 @@ import asyncpg
 from enrollment.cohort import RowError
 from enrollment.domain import Refusal, decide_completion, decide_enrolment, decide_withdrawal
 from enrollment.policy import Policy
-from enrollment.requests import CompletionRequest, EnrolRequest
+from enrollment.requests import CompletionItem, EnrolRequest
 from enrollment.store import EnrollmentStore
 from plan_events import EnrollmentWithdrawn, Outcome, TierCompleted, TraineeEnrolled
 from plan_events.identity import pseudonymise, validate
@@ -65,14 +65,12 @@ async def _enrol_once(
     trainees, enrolments, events = [], [], []
     for index, row in enumerate(rows):
         if isinstance(row, RowError):
-            error = {"code": row.code, "field": row.field, "message": row.message}
-            results.append(RowResult(row.row, False, error=error))
+            results.append(RowResult(row.row, False, error=row.error()))
             continue
         person = people[index]
         refusal = decide_enrolment(row.tier, institution_id, histories[person.trainee_id])
         if refusal is not None:
-            error = {"code": refusal.code, "field": refusal.field, "message": refusal.message}
-            results.append(RowResult(index + 1, False, trainee_id=person.trainee_id, error=error))
+            results.append(RowResult(index + 1, False, trainee_id=person.trainee_id, error=_error(refusal)))
             continue
         histories[person.trainee_id].enrol(row.tier, institution_id)
         enrollment_id = uuid4()
@@ -115,41 +113,61 @@ async def _enrol_once(
 
 
 async def complete(
-    conn: Connection, institution_id: UUID, enrollment_id: UUID, body: CompletionRequest, policy: Policy
-) -> dict[str, Any]:
+    conn: Connection, institution_id: UUID, items: Sequence[CompletionItem | RowError], policy: Policy
+) -> list[RowResult]:
+    """Record finished courses (one is a batch of one): each row decided, the good ones written and announced."""
     async with conn.transaction():
         store = EnrollmentStore(conn)
-        found = await _own(store, institution_id, enrollment_id)
-        refusal = decide_completion(found["status"], found["starts_on"], body.completed_on, policy)
-        if refusal:
-            raise refused(refusal)
-        outcome = body.outcome.value if body.outcome else None
-        await store.complete(enrollment_id, body.completed_on, body.passed, outcome)
-        await emit(
-            conn,
-            [
+        wanted = [i.enrollment_id for i in items if isinstance(i, CompletionItem)]
+        found = await store.enrollments_by_id(wanted, institution_id, lock=True)
+        now = datetime.now(UTC)
+        results: list[RowResult] = []
+        updates, events = [], []
+        for number, item in enumerate(items, start=1):
+            if isinstance(item, RowError):
+                results.append(RowResult(item.row, False, error=item.error()))
+                continue
+            enrolment = found.get(item.enrollment_id)
+            refusal = (
+                Refusal(
+                    "enrollment_not_found",
+                    "enrollment_id",
+                    f"no enrolment {item.enrollment_id} at this institution",
+                    404,
+                )
+                if enrolment is None
+                else decide_completion(enrolment["status"], enrolment["starts_on"], item.completed_on, policy)
+            )
+            if refusal is not None or enrolment is None:
+                results.append(RowResult(number, False, item.enrollment_id, error=_error(refusal)))
+                continue
+            enrolment["status"] = "completed"  # a second row for the same enrolment is refused
+            outcome = item.outcome.value if item.outcome else None
+            updates.append((item.enrollment_id, item.completed_on, item.passed, outcome))
+            events.append(
                 TierCompleted.create(
                     source=SOURCE,
-                    subject=found["trainee_id"],
-                    occurred_at=datetime.now(UTC),
-                    enrollment_id=enrollment_id,
-                    trainee_id=found["trainee_id"],
+                    subject=enrolment["trainee_id"],
+                    occurred_at=now,
+                    enrollment_id=item.enrollment_id,
+                    trainee_id=enrolment["trainee_id"],
                     institution_id=institution_id,
-                    tier=found["tier"],
-                    target_group=found["target_group"],
-                    completed_on=body.completed_on,
-                    passed=body.passed,
-                    outcome=body.outcome,
+                    tier=enrolment["tier"],
+                    target_group=enrolment["target_group"],
+                    completed_on=item.completed_on,
+                    passed=item.passed,
+                    outcome=item.outcome,
                 )
-            ],
-        )
-        return {
-            **found,
-            "status": "completed",
-            "completed_on": body.completed_on,
-            "passed": body.passed,
-            "outcome": outcome,
-        }
+            )
+            results.append(RowResult(number, True, item.enrollment_id, enrolment["trainee_id"]))
+        await store.complete(updates)
+        await emit(conn, events)
+        return results
+
+
+def _error(refusal: Refusal | None) -> dict[str, Any]:
+    assert refusal is not None
+    return {"code": refusal.code, "field": refusal.field, "message": refusal.message, "status": refusal.status}
 
 
 async def report_outcome(

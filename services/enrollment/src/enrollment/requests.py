@@ -1,6 +1,7 @@
 """What institutions send: one enrolment, a completion, a withdrawal. Validated at the edge."""
 
 from datetime import date
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +28,12 @@ class CompletionRequest(BaseModel):
     completed_on: date
     passed: bool = Field(description="whether the course's assessment was passed")
     outcome: Outcome | None = Field(default=None, description="may also be reported later")
+
+
+class CompletionItem(CompletionRequest):
+    """One row of a bulk completion upload."""
+
+    enrollment_id: UUID
 
 
 class OutcomeRequest(BaseModel):

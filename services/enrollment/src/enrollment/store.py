@@ -141,14 +141,31 @@ class EnrollmentStore:
         )
         return [dict(r) for r in rows]
 
-    async def complete(self, enrollment_id: UUID, completed_on: date, passed: bool, outcome: str | None) -> None:
-        await self.conn.execute(
-            "UPDATE enrollments SET status = 'completed', completed_on = $2, passed = $3, outcome = $4 WHERE id = $1",
-            enrollment_id,
-            completed_on,
-            passed,
-            outcome,
+    async def enrollments_by_id(
+        self, ids: Sequence[UUID], institution_id: UUID, lock: bool = False
+    ) -> dict[UUID, dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM enrollments WHERE id = ANY($1::uuid[]) AND institution_id = $2"
+            + (" FOR UPDATE" if lock else ""),
+            list(ids),
+            institution_id,
         )
+        return {r["id"]: dict(r) for r in rows}
+
+    async def complete(self, rows: Sequence[tuple[UUID, date, bool, str | None]]) -> None:
+        """(enrollment_id, completed_on, passed, outcome) for each finished course."""
+        if rows:
+            ids, days, passed, outcomes = (list(c) for c in zip(*rows, strict=True))
+            await self.conn.execute(
+                """UPDATE enrollments e SET status = 'completed', completed_on = r.day, passed = r.passed,
+                          outcome = r.outcome
+                   FROM unnest($1::uuid[], $2::date[], $3::bool[], $4::text[]) AS r(id, day, passed, outcome)
+                   WHERE e.id = r.id""",
+                ids,
+                days,
+                passed,
+                outcomes,
+            )
 
     async def set_outcome(self, enrollment_id: UUID, outcome: str) -> None:
         await self.conn.execute("UPDATE enrollments SET outcome = $2 WHERE id = $1", enrollment_id, outcome)
