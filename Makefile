@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt requirements-dev.txt */pyproject.toml services/*/pyproject.toml pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup infra run services stop test lint unit integration e2e bench clean
+.PHONY: help setup infra run full-plan services stop test lint unit bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -20,15 +20,21 @@ $(STAMP):
 infra: setup  ## start PostgreSQL and Kafka (idempotent), create schemas, roles and topics
 	$(BIN)/python -m infra up
 
-run: infra  ## the main job: infrastructure up, the three services started and healthy
+run: infra  ## the main job: start everything, play the plan on a realistic cohort, report and reconcile
+	$(BIN)/python -m simulation $(ARGS)
+
+full-plan: infra  ## the main job on the whole two-year plan (110,200 enrolments)
+	$(BIN)/python -m simulation --full-plan $(ARGS)
+
+services: infra  ## only start the three services (no simulation)
 	$(BIN)/python -m infra services start
 
 stop:  ## stop services, Kafka and PostgreSQL (data kept in .local/)
 	$(BIN)/python -m infra down
 
 lint: setup  ## ruff and mypy --strict
-	$(BIN)/ruff check shared services tests infra
-	$(BIN)/ruff format --check shared services tests infra
+	$(BIN)/ruff check shared services tests infra simulation benchmarks
+	$(BIN)/ruff format --check shared services tests infra simulation benchmarks
 	$(BIN)/mypy shared/src services/enrollment/src services/funding/src services/talent-card/src
 
 test: infra  ## everything: lint, unit, integration and end-to-end tests against the real broker and database

@@ -113,6 +113,17 @@ def stop(name: str) -> None:
         os.remove(_pidfile(name))
 
 
+def kill(name: str) -> None:
+    """SIGKILL, as a crash would: no graceful shutdown, nothing flushed (the tests' fault injection)."""
+    pid = _pid(name)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            if _pid(name) is None:
+                break
+            time.sleep(0.05)
+
+
 def stop_all() -> None:
     for name in SERVICES:
         stop(name)

@@ -1,11 +1,17 @@
 """Consuming with an inbox: each message is applied once, or parked as a dead letter, never lost.
 
-A batch of records is handled in ONE database transaction. For each record:
-decode it (bad bytes, unknown version or broken contract -> dead letter); insert
-(consumer, event_id) into the inbox (a conflict means "already applied": skip); apply the
-handler inside a savepoint (a refusal or any non-transient error -> dead letter, with the
-inbox row, so the partition keeps flowing). Offsets are committed by the caller only after
-this transaction committed; a transient error aborts the whole batch, which is retried.
+A batch of records is handled in ONE database transaction:
+- bad bytes, unknown versions and broken contracts become dead letters;
+- the inbox takes every event id of the batch in one statement: an id already there means
+  "already applied", and that event is skipped;
+- each new event goes to its handler, which changes state on the same connection and returns
+  the events it wants published; they are appended to the outbox once, at the end;
+- a handler that refuses (`Refused`) or fails for good turns its message into a dead letter
+  (with the inbox row) so the partition keeps flowing. To keep the common path fast, a batch
+  runs without savepoints; if a handler fails, the batch is rolled back and run again with a
+  savepoint around each message, so only the failing one is parked.
+Offsets are committed by the caller only after this transaction committed; a transient error
+(database or broker unreachable) aborts the batch, which is retried.
 """
 
 import base64
@@ -25,7 +31,8 @@ from plan_runtime.transient import is_transient
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, Any], Awaitable[None]]
+Handler = Callable[[Connection, Any], Awaitable[Sequence[Event] | None]]
+"""Applies one event on the given connection; returns the events to publish (or None)."""
 
 
 class Refused(Exception):
@@ -49,6 +56,10 @@ class Outcome:
     dead_letters: list[str] = field(default_factory=list)
 
 
+class _HandlerFailed(Exception):
+    """Internal: a handler failed on the fast path; the batch is redone message by message."""
+
+
 class Inbox:
     def __init__(self, consumer: str, source: str, pool: asyncpg.Pool, handlers: Mapping[type[Event], Handler]) -> None:
         self.consumer, self.source, self.pool = consumer, source, pool
@@ -60,36 +71,52 @@ class Inbox:
         return sorted({model.topic for model in self.handlers})
 
     async def process(self, records: Sequence[Record]) -> Outcome:
-        outcome = Outcome()
-        async with self.pool.acquire() as conn, conn.transaction():
-            for record in records:
-                await self._one(conn, record, outcome)
-        return outcome
+        try:
+            return await self._batch(records, careful=False)
+        except _HandlerFailed:
+            return await self._batch(records, careful=True)
 
-    async def _one(self, conn: Connection, record: Record, outcome: Outcome) -> None:
-        try:
-            event = decode(record.value, self.expected)
-        except (Undecodable, UnknownEvent, InvalidEvent) as error:
-            await self._dead_letter(conn, record, None, str(error), outcome)
-            return
-        inserted = await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-            self.consumer,
-            event.event_id,
-        )
-        if not inserted:
-            outcome.duplicates += 1
-            return
-        try:
-            async with conn.transaction():  # a savepoint: a refusal undoes only this message
-                await self.handlers[type(event)](conn, event)
-        except Exception as error:
-            if is_transient(error):
-                raise
-            reason = str(error) if isinstance(error, Refused) else f"{type(error).__name__}: {error}"
-            await self._dead_letter(conn, record, event.event_id, reason, outcome)
-            return
-        outcome.applied += 1
+    async def _batch(self, records: Sequence[Record], careful: bool) -> Outcome:
+        outcome, outgoing = Outcome(), list[Event]()
+        async with self.pool.acquire() as conn, conn.transaction():
+            events: list[tuple[Record, Event]] = []
+            for record in records:
+                try:
+                    events.append((record, decode(record.value, self.expected)))
+                except (Undecodable, UnknownEvent, InvalidEvent) as error:
+                    await self._dead_letter(conn, record, None, str(error), outcome, outgoing)
+            fresh = {
+                row["event_id"]
+                for row in await conn.fetch(
+                    "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+                    " ON CONFLICT DO NOTHING RETURNING event_id",
+                    self.consumer,
+                    [event.event_id for _, event in events],
+                )
+            }
+            for record, event in events:
+                if event.event_id not in fresh:
+                    outcome.duplicates += 1
+                    continue
+                fresh.discard(event.event_id)  # the same event twice in one batch: the second is a duplicate
+                try:
+                    if careful:
+                        async with conn.transaction():  # a savepoint: a refusal undoes only this message
+                            produced = await self.handlers[type(event)](conn, event)
+                    else:
+                        produced = await self.handlers[type(event)](conn, event)
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    if not careful:
+                        raise _HandlerFailed from error
+                    reason = str(error) if isinstance(error, Refused) else f"{type(error).__name__}: {error}"
+                    await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
+                    continue
+                outgoing.extend(produced or ())
+                outcome.applied += 1
+            await emit(conn, outgoing)
+        return outcome
 
     async def _dead_letter(
         self,
@@ -98,10 +125,10 @@ class Inbox:
         event_id: uuid.UUID | None,
         error: str,
         outcome: Outcome,
+        outgoing: list[Event],
     ) -> None:
         stored = await conn.fetchval(
-            """INSERT INTO dead_letters (consumer, topic, "partition", "offset", key, value,
-                                         event_id, error)
+            """INSERT INTO dead_letters (consumer, topic, "partition", "offset", key, value, event_id, error)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                ON CONFLICT DO NOTHING RETURNING true""",
             self.consumer,
@@ -115,30 +142,20 @@ class Inbox:
         )
         if not stored:  # the same poison redelivered: already parked
             return
-        log.warning(
-            "dead letter %s %s[%d]@%d: %s",
-            self.consumer,
-            record.topic,
-            record.partition,
-            record.offset,
-            error,
-        )
+        log.warning("dead letter %s %s[%d]@%d: %s", self.consumer, record.topic, record.partition, record.offset, error)
         outcome.dead_letters.append(error)
         key = record.key.decode(errors="replace") if record.key else None
-        await emit(
-            conn,
-            [
-                MessageDeadLettered.create(
-                    source=self.source,
-                    subject=key or f"{record.topic}/{record.partition}",
-                    occurred_at=datetime.now(UTC),
-                    consumer=self.consumer,
-                    original_topic=record.topic,
-                    original_partition=record.partition,
-                    original_offset=record.offset,
-                    original_key=key,
-                    raw_base64=base64.b64encode(record.value or b"").decode(),
-                    error=error,
-                )
-            ],
+        outgoing.append(
+            MessageDeadLettered.create(
+                source=self.source,
+                subject=key or f"{record.topic}/{record.partition}",
+                occurred_at=datetime.now(UTC),
+                consumer=self.consumer,
+                original_topic=record.topic,
+                original_partition=record.partition,
+                original_offset=record.offset,
+                original_key=key,
+                raw_base64=base64.b64encode(record.value or b"").decode(),
+                error=error,
+            )
         )

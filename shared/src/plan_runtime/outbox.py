@@ -29,13 +29,22 @@ def channel(schema: str) -> str:
 
 
 async def emit(conn: Connection, events: Iterable[Event]) -> None:
-    """Append events to the outbox inside the caller's transaction, and wake the relay on commit."""
+    """Append events to the outbox inside the caller's transaction (one round trip, however many),
+    and wake the relays when it commits."""
     rows = [(e.event_id, e.topic, e.key(), e.to_bytes()) for e in events]
     if not rows:
         return
-    await conn.executemany("INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)", rows)
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+    ids, topics, keys, values = (list(column) for column in zip(*rows, strict=True))
+    await conn.execute(
+        """WITH appended AS (
+               INSERT INTO outbox (event_id, topic, key, value)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) RETURNING 1)
+           SELECT pg_notify('outbox_' || current_schema(), '')""",
+        ids,
+        topics,
+        keys,
+        values,
+    )
 
 
 async def emit_raw(conn: Connection, event_id: object, topic: str, key: bytes | None, value: bytes) -> None:

@@ -106,9 +106,14 @@ def build_router(guard: Any) -> APIRouter:
         return found
 
     @router.get("/institutions/{institution_id}/statement", summary="An institution's subsidy statement")
-    async def statement(request: Request, institution_id: UUID) -> dict[str, Any]:
+    async def statement(request: Request, institution_id: UUID, details: bool = True) -> dict[str, Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
             store = FundingStore(conn)
+            if not details:
+                return {
+                    "institution_id": institution_id,
+                    "totals": await store.totals_by("status", "tier", "reason", institution_id=institution_id),
+                }
             return {
                 "institution_id": institution_id,
                 "totals": await store.totals_by("status", "tier", institution_id=institution_id),

@@ -38,22 +38,21 @@ async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: 
         await store.reserve(reservation, caused_by=event.event_id)
 
 
-async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Policy) -> None:
-    """Decide the subsidy for a completion and announce the decision."""
+async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Policy) -> list[Event]:
+    """Decide the subsidy for a completion; returns the decision's event for the outbox."""
     store = FundingStore(conn)
     if await store.status_of(event.enrollment_id) in DECIDED:
-        return  # the same completion again under a new event id: decided once
+        return []  # the same completion again under a new event id: decided once
     claim = claim_of(event)
     standing = await store.standing(claim, year=event.completed_on.year)
     decision = decide_subsidy(claim, event.passed, event.completed_on, standing, policy)
     if decision is None:
-        return  # a basic completion: not paid from this fund, nothing to announce
+        return []  # a basic completion: not paid from this fund, nothing to announce
     if isinstance(decision, Approved):
         subsidy_id = await store.approve(decision, event.completed_on, caused_by=event.event_id)
-        await emit(conn, [approved_event(decision, subsidy_id, event)])
-    else:
-        await store.reject(decision, event.completed_on, caused_by=event.event_id)
-        await emit(conn, [rejected_event(decision, event)])
+        return [approved_event(decision, subsidy_id, event)]
+    await store.reject(decision, event.completed_on, caused_by=event.event_id)
+    return [rejected_event(decision, event)]
 
 
 async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> None:

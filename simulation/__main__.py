@@ -1,0 +1,109 @@
+"""Play the live-commerce talent plan end to end through the real services, then report and reconcile.
+
+Starts PostgreSQL, Kafka and the three services if they are not running, simulates training
+institutions (bulk and single enrolments, withdrawals, failed assessments, people trained by
+two institutions, invalid rows), completes courses after their length, lets the talent office
+verify introduced talents, waits for funding and the talent office to catch up, and prints a
+report whose last line is the reconciliation of all three services against what was sent.
+"""
+
+import asyncio
+import time
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infra import kafka, postgres, secrets, services
+from simulation.cohort import DEFAULT, FULL_PLAN, Size
+from simulation.play import Endpoints, Sent, play, settle
+from simulation.report import dead_letter_counts, gather, reconcile, render
+
+app = typer.Typer(add_completion=False)
+
+
+def endpoints() -> Endpoints:
+    keys = secrets.load()
+    return Endpoints(
+        services.url("enrollment"),
+        services.url("funding"),
+        services.url("talent-card"),
+        keys["BUREAU_API_KEY"],
+        keys["FINANCE_API_KEY"],
+        keys["TALENT_OFFICE_API_KEY"],
+    )
+
+
+async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool, float]:
+    started = time.monotonic()
+    with Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def step(phase: str, advance: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            elif total is not None:
+                bar.update(tasks[phase], total=total)
+            bar.advance(tasks[phase], advance)
+
+        at = endpoints()
+        async with httpx.AsyncClient(timeout=60) as http:
+            before = await dead_letter_counts(http, at)
+        sent = await play(at, size, seed, step)
+        sent.dead_letters_before = before
+        await settle(at, sent, step)
+    wall = time.monotonic() - started
+    numbers = await gather(at, sent)
+    ok = render(console, sent, numbers, reconcile(sent, numbers), wall)
+    return sent, ok, wall
+
+
+@app.command()
+def main(
+    trainees: Annotated[
+        int, typer.Option(min=10, help="basic-tier trainees (professional ~12%, senior ~1.2%)")
+    ] = 2_000,
+    full_plan: Annotated[
+        bool, typer.Option("--full-plan", help="the whole two-year plan: 100,000 / 10,000 / 200")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="random seed of the simulated cohort")] = 2020,
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop the services after the report")] = False,
+) -> None:
+    """Run the plan on a realistic cohort and print the report (see the module docstring)."""
+    console = Console(width=max(Console().width, 130))
+    postgres.start()
+    kafka.start()
+    from plan_runtime.topics import ensure_topics
+
+    asyncio.run(ensure_topics(kafka.BOOTSTRAP))
+    services.start_all()
+    size = (
+        FULL_PLAN
+        if full_plan
+        else (
+            DEFAULT
+            if trainees == DEFAULT.basic
+            else Size(trainees, max(1, trainees * 12 // 100), max(1, trainees * 12 // 1000))
+        )
+    )
+    console.print(
+        f"Playing the plan: {size.basic:,} basic, {size.professional:,} professional, "
+        f"{size.senior:,} senior enrolments (seed {seed})"
+    )
+    _, ok, _ = asyncio.run(run_plan(size, seed, console))
+    if exit_after:
+        services.stop_all()
+    else:
+        console.print("The services keep running; try them by hand (keys in .local/secrets.env):")
+        for name in services.SERVICES:
+            console.print(f"  {name:<12} {services.url(name)}/docs")
+        console.print("Stop everything with `make stop`.")
+    raise typer.Exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,172 @@
+"""Made-up but realistic people and institutions for a run, drawn from a seeded RNG (no I/O)."""
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from plan_events.identity import check_digit
+
+TARGET_GROUPS = (
+    ("college_graduate", 35),
+    ("vocational_graduate", 20),
+    ("unemployed", 20),
+    ("rural_household", 22),
+    ("other", 3),
+)
+NICHES = (
+    "cashmere and fur",
+    "Zhengding pears",
+    "Xinle watermelons",
+    "ceramics",
+    "leather goods",
+    "fresh produce",
+    None,
+    None,
+)
+SURNAMES = [
+    "Li",
+    "Wang",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Zhao",
+    "Huang",
+    "Zhou",
+    "Wu",
+    "Xu",
+    "Sun",
+    "Hu",
+    "Zhu",
+    "Gao",
+    "Lin",
+    "He",
+    "Guo",
+    "Ma",
+    "Luo",
+]
+GIVEN = [
+    "Jiaqi",
+    "Zhe",
+    "Bao",
+    "Cuixia",
+    "Wei",
+    "Fang",
+    "Na",
+    "Min",
+    "Jing",
+    "Li",
+    "Qiang",
+    "Lei",
+    "Yang",
+    "Yan",
+    "Jun",
+    "Tao",
+    "Ming",
+    "Chao",
+    "Xiu",
+    "Hua",
+]
+
+
+@dataclass(frozen=True)
+class InstitutionPlan:
+    name: str
+    mode: str
+    share: float  # of the basic cohort
+
+
+INSTITUTIONS = (
+    InstitutionPlan("Shijiazhuang Live Academy", "offline", 0.34),
+    InstitutionPlan("Cloud Studio Online", "online", 0.24),
+    InstitutionPlan("Village Room Training", "offline", 0.16),
+    InstitutionPlan("Hebei E-commerce College", "both", 0.12),
+    InstitutionPlan("Cashmere Town Workshop", "offline", 0.08),
+    InstitutionPlan("Taihang Creators Hub", "online", 0.06),
+)
+
+
+@dataclass(frozen=True)
+class Size:
+    basic: int
+    professional: int
+    senior: int
+    fail_rate: float = 0.05
+    withdraw_rate: float = 0.03
+    invalid_rate: float = 0.01
+    poach_rate: float = 0.01  # another institution tries to enrol the same person in the same tier
+
+
+DEFAULT = Size(basic=2_000, professional=240, senior=24)
+FULL_PLAN = Size(basic=100_000, professional=10_000, senior=200)
+
+
+@dataclass
+class Person:
+    id_number: str
+    name: str
+    phone: str
+    target_group: str
+    niche: str | None
+    ready_on: date | None = None  # when the last passed course ended
+
+
+class Population:
+    """People with unique, valid ID numbers (a run-specific serial keeps runs apart)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.serial = secrets.randbelow(10**9)  # new people every run; the seed shapes the cohort only
+
+    def person(self) -> Person:
+        rng = self.rng
+        self.serial += 1
+        born = date(1975, 1, 1) + timedelta(days=rng.randrange(365 * 28))
+        region = 130100 + self.serial % 99 + 1
+        first17 = f"{region:06d}{born:%Y%m%d}{self.serial // 100 % 1000:03d}"
+        groups, weights = zip(*TARGET_GROUPS, strict=True)
+        return Person(
+            first17 + check_digit(first17),
+            f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
+            f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
+            rng.choices(groups, weights)[0],
+            rng.choice(NICHES),
+        )
+
+    def broken(self, person: Person) -> dict[str, object]:
+        """An invalid row as real uploads have them: a mistyped ID number or phone."""
+        row = enrolment_row(person, "basic", "offline", date(2020, 9, 1))
+        if self.rng.random() < 0.5:
+            number = person.id_number
+            row["id_number"] = number[:17] + ("0" if number[17] != "0" else "1")
+        else:
+            row["phone"] = "138-0013"
+        return row
+
+
+def enrolment_row(person: Person, tier: str, mode: str, starts_on: date) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id_number": person.id_number,
+        "name": person.name,
+        "phone": person.phone,
+        "target_group": person.target_group,
+        "tier": tier,
+        "mode": mode,
+        "starts_on": starts_on.isoformat(),
+    }
+    if person.niche:
+        row["niche"] = person.niche
+    return row
+
+
+def start_date(rng: random.Random, earliest: date | None = None) -> date:
+    """About a fifth of the courses start in 2020 (as the targets say), the rest in 2021."""
+    if earliest is None:
+        earliest = date(2020, 8, 1) if rng.random() < 0.2 else date(2021, 1, 1)
+        return earliest + timedelta(days=rng.randrange(140 if earliest.year == 2020 else 320))
+    return earliest + timedelta(days=rng.randrange(3, 30))
+
+
+def course_end(rng: random.Random, starts_on: date) -> date:
+    return starts_on + timedelta(days=15 + rng.randrange(6))

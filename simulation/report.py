@@ -1,0 +1,219 @@
+"""The final report: progress, the fund, subsidies, green cards, dead letters — and the reconciliation."""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from simulation.play import TIERS, Endpoints, Sent, funding_totals, notices
+
+RATES = {"professional": 900, "senior": 5000}
+
+
+@dataclass
+class Numbers:
+    progress: dict[str, Any]
+    fund: dict[str, Any]
+    subsidies: list[dict[str, Any]]  # this run's institutions: status, tier, reason, count, amount
+    plan_notices: list[dict[str, Any]]
+    introduced_notices: int
+    dead_letters: dict[str, int]
+
+
+async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
+    async with httpx.AsyncClient(timeout=60) as http:
+        bureau, finance = ({"X-API-Key": k} for k in (endpoints.bureau_key, endpoints.finance_key))
+        progress = (await http.get(f"{endpoints.enrollment}/progress", headers=bureau)).json()
+        fund = (await http.get(f"{endpoints.funding}/fund", headers=finance)).json()
+        subsidies = await funding_totals(http, endpoints, sent)
+        plan = await notices(http, endpoints, "plan", sent.trainees)
+        introduced = len(await notices(http, endpoints, "introduced", {t["person_id"] for t in sent.talents}))
+        dead = await dead_letter_counts(http, endpoints)
+    return Numbers(progress, fund, subsidies, plan, introduced, dead)
+
+
+async def dead_letter_counts(http: httpx.AsyncClient, endpoints: Endpoints) -> dict[str, int]:
+    """How many dead letters (not yet replayed) each service holds right now."""
+    counts = {}
+    for name, url, key in (
+        ("enrollment", endpoints.enrollment, endpoints.bureau_key),
+        ("funding", endpoints.funding, endpoints.finance_key),
+        ("talent-card", endpoints.talent_card, endpoints.office_key),
+    ):
+        answer = await http.get(f"{url}/dead-letters", params={"limit": 10_000}, headers={"X-API-Key": key})
+        counts[name] = len(answer.json())
+    return counts
+
+
+def reconcile(sent: Sent, numbers: Numbers) -> list[tuple[str, object, object]]:
+    """(what, what the simulator sent or was told, what the services say): every pair must be equal."""
+    ours = {i for i, _ in sent.institutions.values()}
+    by_institution = [r for r in numbers.progress["by_institution"] if r["institution_id"] in ours]
+
+    def enrolled(tier: str, column: str) -> int:
+        return sum(r[column] for r in by_institution if r["tier"] == tier)
+
+    def subsidies(status: str, tier: str | None = None, reason: str | None = None, field: str = "count") -> int:
+        return sum(
+            r[field] or 0
+            for r in numbers.subsidies
+            if r["status"] == status
+            and (tier is None or r["tier"] == tier)
+            and (reason is None or r["reason"] == reason)
+        )
+
+    checks: list[tuple[str, object, object]] = []
+    for tier in TIERS:
+        checks += [
+            (f"{tier}: enrolments accepted = enrollment's count", sent.accepted[tier], enrolled(tier, "enrolled")),
+            (f"{tier}: passed = enrollment's completed", sent.passed[tier], enrolled(tier, "completed")),
+            (f"{tier}: failed = enrollment's failed", sent.failed[tier], enrolled(tier, "failed")),
+            (f"{tier}: withdrawn = enrollment's withdrawn", sent.withdrawn[tier], enrolled(tier, "withdrawn")),
+        ]
+    for tier in ("professional", "senior"):
+        approved = subsidies("approved", tier) + subsidies("paid", tier)
+        checks += [
+            (
+                f"{tier}: passed = funding's approved + fund-exhausted",
+                sent.passed[tier],
+                approved + subsidies("rejected", tier, "fund_exhausted"),
+            ),
+            (
+                f"{tier}: failed = funding's assessment-failed",
+                sent.failed[tier],
+                subsidies("rejected", tier, "assessment_failed"),
+            ),
+            (
+                f"{tier}: approved yuan = approvals x rate",
+                approved * RATES[tier],
+                subsidies("approved", tier, field="amount_yuan") + subsidies("paid", tier, field="amount_yuan"),
+            ),
+        ]
+    checks += [
+        ("nothing left reserved for finished courses", 0, subsidies("reserved")),
+        (
+            "senior approvals = talent office's plan-route notices",
+            subsidies("approved", "senior") + subsidies("paid", "senior"),
+            len(numbers.plan_notices),
+        ),
+        (
+            "introduced talents over the thresholds = introduced-route notices",
+            sent.expected_introduced,
+            numbers.introduced_notices,
+        ),
+        (
+            "new dead letters in the three services during the run",
+            0,
+            sum(numbers.dead_letters.values()) - sum(sent.dead_letters_before.values()),
+        ),
+    ]
+    return checks
+
+
+def render(
+    console: Console, sent: Sent, numbers: Numbers, checks: list[tuple[str, object, object]], wall_seconds: float
+) -> bool:
+    progress = numbers.progress
+    table = Table(title="Progress against the plan's targets (all institutions)", show_lines=False)
+    for column in (
+        "tier",
+        "enrolled",
+        "completed",
+        "withdrawn",
+        "failed",
+        "2020 target",
+        "2020 completed",
+        "plan target",
+        "of plan",
+        "employed",
+        "own business",
+    ):
+        table.add_column(column, justify="right")
+    for tier in TIERS:
+        view = progress["tiers"][tier]
+        done_2020 = sum(
+            r["completed"] for r in progress["by_completion_year"] if r["tier"] == tier and r["completion_year"] == 2020
+        )
+        table.add_row(
+            tier,
+            f"{view['enrolled']:,}",
+            f"{view['completed']:,}",
+            f"{view['withdrawn']:,}",
+            f"{view['failed']:,}",
+            f"{view['targets'].get('2020', 0):,}",
+            f"{done_2020:,}",
+            f"{view['targets']['plan']:,}",
+            _pct(view.get("plan_progress")),
+            _pct(view["employment_rate"]),
+            _pct(view["own_business_rate"]),
+        )
+    console.print(table)
+
+    groups = Table(title="Completed (passed) by target group")
+    groups.add_column("target group")
+    for tier in TIERS:
+        groups.add_column(tier, justify="right")
+    cells: dict[str, Counter[str]] = {}
+    for row in progress["by_target_group"]:
+        cells.setdefault(row["target_group"], Counter())[row["tier"]] += row["completed"]
+    for group, counts in sorted(cells.items()):
+        groups.add_row(group, *(f"{counts[t]:,}" for t in TIERS))
+    console.print(groups)
+
+    fund = numbers.fund
+    money = Table(title=f"The fund (policy {fund['policy_version']}), yuan")
+    for column in ("total", "approved", "paid", "reserved", "available", "burn / day", "runs out"):
+        money.add_column(column, justify="right")
+    money.add_row(
+        f"{fund['total_yuan']:,}",
+        f"{fund['approved_yuan']:,}",
+        f"{fund['paid_yuan']:,}",
+        f"{fund['reserved_yuan']:,}",
+        f"{fund['available_yuan']:,}",
+        f"{fund['burn_rate_yuan_per_day'] or 0:,.0f}",
+        str(fund["projected_exhaustion"] or "-"),
+    )
+    console.print(money)
+
+    decisions = Table(title=f"Subsidy decisions for this run's institutions (run {sent.run})")
+    for column in ("status", "tier", "reason", "count", "yuan"):
+        decisions.add_column(column, justify="right")
+    merged: Counter[tuple[str, str, str]] = Counter()
+    yuan: Counter[tuple[str, str, str]] = Counter()
+    for row in numbers.subsidies:
+        if row["status"] in ("approved", "rejected", "paid", "reversed"):
+            merged[(row["status"], row["tier"], row["reason"] or "")] += row["count"]
+            yuan[(row["status"], row["tier"], row["reason"] or "")] += row["amount_yuan"] or 0
+    for key in sorted(merged):
+        decisions.add_row(*key, f"{merged[key]:,}", f"{yuan[key]:,}")
+    console.print(decisions)
+    console.print(
+        f"Green-card notices this run: plan route {len(numbers.plan_notices)}, "
+        f"introduced route {numbers.introduced_notices}"
+    )
+    console.print(f"Enrolment rows refused (by code): {dict(sent.refused.most_common())}")
+    console.print(f"Dead letters now: {numbers.dead_letters} (before the run: {sent.dead_letters_before})")
+
+    failed = [(what, a, b) for what, a, b in checks if a != b]
+    for what, a, b in failed:
+        console.print(f"[red]MISMATCH[/red] {what}: sent {a}, services say {b}")
+    sent_total = sum(sent.accepted.values())
+    line = (
+        f"RECONCILIATION {'OK' if not failed else 'FAILED'}: {len(checks) - len(failed)}/{len(checks)} checks "
+        f"agree — {sent_total:,} enrolments, {sum(sent.passed.values()):,} passed, "
+        f"{subsidies_total(numbers):,} subsidies approved, {len(numbers.plan_notices) + numbers.introduced_notices}"
+        f" green-card notices; wall time {wall_seconds:.1f}s"
+    )
+    console.print(f"[bold {'green' if not failed else 'red'}]{line}[/]")
+    return not failed
+
+
+def subsidies_total(numbers: Numbers) -> int:
+    return sum(r["count"] for r in numbers.subsidies if r["status"] in ("approved", "paid"))
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
