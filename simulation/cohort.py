@@ -117,14 +117,15 @@ class Population:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.serial = secrets.randbelow(10**9)  # new people every run; the seed shapes the cohort only
+        self.serial = secrets.randbelow(10**12)  # new people every run; the seed shapes the cohort only
 
     def person(self) -> Person:
+        """Region, birth date and sequence all come from the serial, so no two people share a number."""
         rng = self.rng
         self.serial += 1
-        born = date(1975, 1, 1) + timedelta(days=rng.randrange(365 * 28))
-        region = 130100 + self.serial % 99 + 1
-        first17 = f"{region:06d}{born:%Y%m%d}{self.serial // 100 % 1000:03d}"
+        region = 130100 + self.serial % 90 + 1
+        born = date(1975, 1, 1) + timedelta(days=self.serial // 90 % (365 * 28))
+        first17 = f"{region:06d}{born:%Y%m%d}{self.serial // (90 * 365 * 28) % 1000:03d}"
         groups, weights = zip(*TARGET_GROUPS, strict=True)
         return Person(
             first17 + check_digit(first17),

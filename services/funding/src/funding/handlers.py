@@ -33,7 +33,7 @@ async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: 
     if await store.status_of(event.enrollment_id) is not None:
         return  # already reserved, or the completion or withdrawal came first
     claim = claim_of(event)
-    reservation = decide_reservation(claim, await store.standing(claim), policy)
+    reservation = decide_reservation(claim, await store.standing(claim, capped=policy.capped), policy)
     if reservation:
         await store.reserve(reservation, caused_by=event.event_id)
 
@@ -44,7 +44,7 @@ async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Poli
     if await store.status_of(event.enrollment_id) in DECIDED:
         return []  # the same completion again under a new event id: decided once
     claim = claim_of(event)
-    standing = await store.standing(claim, year=event.completed_on.year)
+    standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(event.completed_on))
     decision = decide_subsidy(claim, event.passed, event.completed_on, standing, policy)
     if decision is None:
         return []  # a basic completion: not paid from this fund, nothing to announce

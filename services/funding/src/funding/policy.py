@@ -45,6 +45,14 @@ class Policy(BaseModel):
     def rate(self, tier: Tier) -> int | None:
         return self.rates_yuan.get(tier)
 
+    @property
+    def capped(self) -> bool:
+        return bool(self.institution_caps_yuan)
+
+    def envelope_year(self, completed_on: date) -> int | None:
+        """The year whose envelope limits this completion, if the policy has one."""
+        return completed_on.year if completed_on.year in self.year_envelopes_yuan else None
+
     def institution_cap(self, institution_id: UUID) -> int | None:
         caps = self.institution_caps_yuan
         return caps.get(str(institution_id), caps.get("default"))

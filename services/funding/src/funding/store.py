@@ -49,29 +49,34 @@ class FundingStore:
         )
         return status
 
-    async def standing(self, claim: Claim, year: int | None = None) -> Standing:
-        """Locks the fund row first: decisions are serialised, whatever the number of replicas."""
-        fund = await self.position(lock=True)
+    async def standing(self, claim: Claim, capped: bool = False, year: int | None = None) -> Standing:
+        """One round trip that locks the fund row first: decisions are serialised, whatever the number of
+        replicas. The institution's commitments and the year's approvals are summed only when the policy
+        has a cap or an envelope (the subqueries in the CASEs run only then)."""
         row = await self.conn.fetchrow(
-            """SELECT
+            """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
                  coalesce((SELECT amount_yuan FROM subsidies
                            WHERE enrollment_id = $1 AND status = 'reserved'), 0) AS held,
                  EXISTS (SELECT 1 FROM subsidies WHERE trainee_id = $2 AND tier = $3
                          AND status IN ('approved', 'paid') AND enrollment_id <> $1) AS paid,
-                 (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies WHERE institution_id = $4
-                         AND status = ANY($5::text[]) AND enrollment_id <> $1) AS committed,
-                 (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
-                         WHERE status IN ('approved', 'paid')
-                         AND extract(year FROM completed_on) = $6) AS year_approved""",
+                 CASE WHEN $6::bool THEN
+                     (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies WHERE institution_id = $4
+                      AND status = ANY($5::text[]) AND enrollment_id <> $1) ELSE 0 END AS committed,
+                 CASE WHEN $7::int IS NOT NULL THEN
+                     (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
+                      WHERE status IN ('approved', 'paid') AND completed_on >= make_date($7, 1, 1)
+                      AND completed_on < make_date($7 + 1, 1, 1)) ELSE 0 END AS year_approved
+               FROM fund WHERE id = 1 FOR UPDATE""",
             claim.enrollment_id,
             claim.trainee_id,
             claim.tier.value,
             claim.institution_id,
             list(COMMITTED),
-            year or 0,
+            capped,
+            year,
         )
-        assert row is not None
-        return Standing(row["held"], row["paid"], fund.available, row["committed"], row["year_approved"])
+        assert row is not None, "the fund row is created at start-up"
+        return Standing(row["held"], row["paid"], row["available"], row["committed"], row["year_approved"])
 
     async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
         subsidy_id = await self._upsert(
