@@ -117,7 +117,7 @@ class Relay:
             await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
             fault_point("relay.after_publish")
             await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                "UPDATE outbox o SET published_at = now() FROM unnest($1::bigint[]) AS p(id) WHERE o.id = p.id",
                 [r["id"] for r in rows],
             )
         return len(rows)
