@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -105,6 +106,7 @@ def _pid() -> int | None:
 
 
 async def _answers(timeout: float) -> bool:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "connection refused" is expected while it starts
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=3000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

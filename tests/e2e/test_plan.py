@@ -1,7 +1,9 @@
 """End to end: the three services as real processes on the real broker and database, driven by the simulator."""
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,3 +74,11 @@ async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_no
     await crash
     assert fault.is_set() and sent.passed["professional"] > 0
     assert [c for c in checks if c[1] != c[2]] == []  # every completion decided once, every notice once
+
+
+def test_the_readme_walk_through_runs_against_the_services(system: Infrastructure) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["bash", "docs/walkthrough.sh"], cwd=root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert '"code": "tier_out_of_order"' in done.stdout and '"code": "not_reversible"' in done.stdout
+    assert '"status": "issued"' in done.stdout and done.stdout.rstrip().endswith("walk-through complete")
