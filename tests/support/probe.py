@@ -2,7 +2,8 @@
 
 `python -m tests.support.probe` with DATABASE_URL, DB_SCHEMA, KAFKA_BOOTSTRAP_SERVERS and
 PROBE_GROUP set. It consumes `trainee-enrolled` and relays its own outbox. A body whose niche
-is "refuse" is refused by its business rule (a permanent refusal -> dead letter).
+is "refuse" is refused by its business rule (a permanent refusal -> dead letter) until a row in
+probe_fixed says the cause was fixed.
 """
 
 import asyncio
@@ -22,7 +23,7 @@ class ProbeSettings(RuntimeSettings):
 
 async def on_enrolled(conn: Connection, event: TraineeEnrolled) -> None:
     await conn.execute("INSERT INTO probe_calls (event_id) VALUES ($1)", event.event_id)
-    if event.niche == "refuse":
+    if event.niche == "refuse" and not await conn.fetchval("SELECT count(*) FROM probe_fixed"):
         raise Refused("the probe refuses the niche 'refuse'")
     await conn.execute(
         "INSERT INTO probe_effects (enrollment_id, event_id) VALUES ($1, $2) ON CONFLICT (enrollment_id) DO NOTHING",

@@ -12,6 +12,7 @@ import asyncpg
 
 from plan_events import MessageDeadLettered, TraineeEnrolled, decode
 from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
+from plan_runtime.dead_letters import replay
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema, wait_exit
 from tests.support.events import enrolled
@@ -215,3 +216,27 @@ async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_a
     await eventually(lambda: group_passed(infrastructure, probes.group, message))
     assert await schema.count("SELECT count(*) FROM probe_calls WHERE event_id = $1", event.event_id) == 1
     assert await schema.count("SELECT count(*) FROM probe_effects") == 1
+
+
+async def test_a_dead_letter_replayed_after_its_cause_is_fixed_is_applied_once(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    await prepare(schema, infrastructure, probes)
+    refused = enrolled(niche="refuse")
+    await produce(infrastructure.kafka, TOPIC, [(refused.key(), refused.to_bytes())])
+    probes.start()
+    await eventually(lambda: schema.count("SELECT count(*) FROM dead_letters"))
+    [letter] = await schema.pool.fetch("SELECT id FROM dead_letters")
+
+    await schema.pool.execute("INSERT INTO probe_fixed VALUES (true)")  # the operator fixes the cause
+    async with schema.pool.acquire() as conn:
+        assert await replay(conn, letter["id"])
+        assert not await replay(conn, letter["id"])  # a dead letter is replayed once
+    await eventually(
+        lambda: schema.count("SELECT count(*) FROM probe_effects WHERE enrollment_id = $1", refused.enrollment_id)
+    )
+    await asyncio.sleep(2)
+    assert await schema.count("SELECT count(*) FROM probe_effects") == 1
+    assert [r["replayed_at"] is not None for r in await schema.pool.fetch("SELECT replayed_at FROM dead_letters")] == [
+        True
+    ]
