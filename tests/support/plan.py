@@ -17,11 +17,13 @@ def person(label: str = "cashmere-host") -> str:
 
 
 def enrolment(
-    trainee: str,
+    trainee: str | None = None,
     tier: Tier = Tier.PROFESSIONAL,
     institution: uuid.UUID = VILLAGE_ROOM,
     enrollment_id: uuid.UUID | None = None,
+    niche: str | None = "cashmere and fur",
 ) -> TraineeEnrolled:
+    trainee = trainee or person()
     return TraineeEnrolled.create(
         source="enrollment",
         subject=trainee,
@@ -33,7 +35,7 @@ def enrolment(
         target_group=TargetGroup.RURAL_HOUSEHOLD,
         mode=Mode.OFFLINE,
         starts_on=AUG_8,
-        niche="cashmere and fur",
+        niche=niche,
     )
 
 

@@ -15,8 +15,8 @@ from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit
 from plan_runtime.dead_letters import replay
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema, wait_exit
-from tests.support.events import enrolled
 from tests.support.kafka import Landed, TopicWatcher, committed, eventually, group_starts_at_end, produce
+from tests.support.plan import enrolment
 from tests.support.probe import MIGRATIONS as PROBE_MIGRATIONS
 
 TOPIC = TraineeEnrolled.topic
@@ -35,7 +35,7 @@ async def test_an_event_committed_before_the_relay_was_killed_is_published_once_
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    event = enrolled()
+    event = enrolment()
     async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
         async with schema.pool.acquire() as conn, conn.transaction():
             await emit(conn, [event])  # the business transaction commits with its event
@@ -56,7 +56,7 @@ async def test_a_relay_killed_after_publishing_publishes_again_but_the_inbox_app
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    event = enrolled()
+    event = enrolment()
     async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
         async with schema.pool.acquire() as conn, conn.transaction():
             await emit(conn, [event])
@@ -75,8 +75,8 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    first = enrolled()
-    again_same_key = enrolled(enrollment_id=first.enrollment_id)  # new event_id, same natural key
+    first = enrolment()
+    again_same_key = enrolment(enrollment_id=first.enrollment_id)  # new event_id, same natural key
     landed = await produce(
         infrastructure.kafka,
         TOPIC,
@@ -108,10 +108,10 @@ async def test_poison_messages_become_dead_letters_and_the_partition_keeps_flowi
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    good_before, good_after = enrolled(), enrolled()
-    refused = enrolled(niche="refuse")
-    unknown_version = {**json.loads(enrolled().to_bytes()), "version": 99}
-    broken = {**json.loads(enrolled().to_bytes())}
+    good_before, good_after = enrolment(), enrolment()
+    refused = enrolment(niche="refuse")
+    unknown_version = {**json.loads(enrolment().to_bytes()), "version": 99}
+    broken = {**json.loads(enrolment().to_bytes())}
     del broken["tier"]
     key = good_before.key()
     poison = [
@@ -150,7 +150,7 @@ async def test_outbox_rows_committed_in_the_opposite_order_of_their_ids_are_all_
     infrastructure: Infrastructure, schema: Schema
 ) -> None:
     await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS})
-    early_id_late_commit, late_id_early_commit = enrolled(), enrolled()
+    early_id_late_commit, late_id_early_commit = enrolment(), enrolment()
     publisher = KafkaPublisher(infrastructure.kafka)
     await publisher.start()
     relay = Relay(schema.pool, schema.name, publisher, Health(), poll_seconds=0.1)
@@ -180,7 +180,7 @@ async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produc
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    events = [enrolled(trainee=f"trainee-{n}") for n in range(30)]
+    events = [enrolment(f"trainee-{n}") for n in range(30)]
     probes.start()
 
     async def commit(batch: list[TraineeEnrolled]) -> None:
@@ -205,7 +205,7 @@ async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_a
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    event = enrolled()
+    event = enrolment()
     [message] = await produce(infrastructure.kafka, TOPIC, [(event.key(), event.to_bytes())])
 
     assert await wait_exit(probes.start(fault="consumer.after_commit")) == -9
@@ -222,7 +222,7 @@ async def test_a_dead_letter_replayed_after_its_cause_is_fixed_is_applied_once(
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
     await prepare(schema, infrastructure, probes)
-    refused = enrolled(niche="refuse")
+    refused = enrolment(niche="refuse")
     await produce(infrastructure.kafka, TOPIC, [(refused.key(), refused.to_bytes())])
     probes.start()
     await eventually(lambda: schema.count("SELECT count(*) FROM dead_letters"))

@@ -8,7 +8,7 @@ import pytest
 
 from plan_events import EVENTS, TOPICS, InvalidEvent, Undecodable, UnknownEvent, decode
 from plan_events.asyncapi import document
-from tests.support.events import enrolled
+from tests.support.plan import enrolment
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 ROOT = Path(__file__).resolve().parents[3]
@@ -45,15 +45,15 @@ def test_the_asyncapi_document_in_docs_is_generated_from_the_code() -> None:
 
 
 def test_an_event_round_trips_through_bytes_with_its_envelope() -> None:
-    event = enrolled()
+    event = enrolment()
     assert decode(event.to_bytes()) == event
     assert event.key() == event.subject.encode()
     assert event.correlation_id == event.event_id and event.causation_id is None
 
 
 def test_a_caused_event_inherits_the_correlation_and_names_its_cause() -> None:
-    cause = enrolled()
-    effect = enrolled().create(
+    cause = enrolment()
+    effect = enrolment().create(
         source="x",
         subject="s",
         occurred_at=cause.occurred_at,
@@ -64,7 +64,7 @@ def test_a_caused_event_inherits_the_correlation_and_names_its_cause() -> None:
 
 
 def test_a_consumer_ignores_fields_added_within_a_version() -> None:
-    body = {**json.loads(enrolled().to_bytes()), "new_optional_field": 1}
+    body = {**json.loads(enrolment().to_bytes()), "new_optional_field": 1}
     assert decode(json.dumps(body).encode()).type == "trainee-enrolled"
 
 
