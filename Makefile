@@ -39,6 +39,7 @@ lint: setup  ## ruff and mypy --strict
 
 test: infra  ## everything: lint, unit, integration and end-to-end tests against the real broker and database
 	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m infra services stop  # a quiet broker: the tests start the services they need
 	eval "$$($(BIN)/python -m infra env)" && $(BIN)/pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 unit: setup  ## the fast tier only (no broker, no database)

@@ -6,7 +6,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,6 +69,17 @@ class Sent:
     expected_introduced: int = 0
     dead_letters_before: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+async def in_parallel(calls: list[Coroutine[Any, Any, None]], limit: int = 8) -> None:
+    """Like several clerks at their desks: at most `limit` requests in flight."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Coroutine[Any, Any, None]) -> None:
+        async with gate:
+            await call
+
+    await asyncio.gather(*(one(c) for c in calls))
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -151,7 +162,8 @@ class Simulation:
         for institution, rows in plan.items():
             rng.shuffle(rows)
             singles = rows[: max(1, len(rows) // 200)] if rows else []
-            for person, row in singles:  # a few walk-ins, enrolled one by one
+
+            async def walk_in(person: Person | None, row: dict[str, object], institution: str = institution) -> None:
                 answer = await self.http.post(
                     f"{self.at.enrollment}/enrollments",
                     json=row,
@@ -163,6 +175,8 @@ class Simulation:
                 else:
                     self.sent.refused[answer.json()["error"]["code"]] += 1
                 self.step(f"enrol {tier}", 1, None)
+
+            await in_parallel([walk_in(person, row) for person, row in singles])  # a few walk-ins, one by one
             for part in chunks(rows[len(singles) :], CHUNK):
                 body = "\n".join(json.dumps(r) for _, r in part)
                 result = await self._call(
@@ -209,7 +223,8 @@ class Simulation:
         gone = {e.id for e in leaving}
         staying = [e for e in enrolments if e.id not in gone]
         self.step(f"finish {tier}", 0, len(enrolments))
-        for enrolment in leaving:
+
+        async def withdraw(enrolment: Enrolment) -> None:
             await self._call(
                 "POST",
                 f"{self.at.enrollment}/enrollments/{enrolment.id}/withdrawal",
@@ -218,6 +233,8 @@ class Simulation:
             )
             self.sent.withdrawn[tier] += 1
             self.step(f"finish {tier}", 1, None)
+
+        await in_parallel([withdraw(e) for e in leaving])
         passers: list[Person] = []
         by_institution: dict[str, list[tuple[Enrolment, dict[str, object]]]] = {}
         for enrolment in staying:

@@ -27,6 +27,7 @@ class Standing:
     available: int  # fund - reserved - approved
     institution_committed: int  # reserved + approved for the claim's institution, this claim excluded
     year_approved: int = 0  # approved in the completion's year
+    status: str | None = None  # the claim's subsidy status so far (None: nothing known of it yet)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def decide_subsidy(
         return Rejected(claim, reason, policy.version, held)
 
     if amount is None:
-        return None if not held else reject(SubsidyRejection.TIER_NOT_SUBSIDISED)
+        return None
     if not passed:
         return reject(SubsidyRejection.ASSESSMENT_FAILED)
     if standing.already_paid:

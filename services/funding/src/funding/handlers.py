@@ -25,29 +25,31 @@ def claim_of(event: TraineeEnrolled | TierCompleted | EnrollmentWithdrawn) -> Cl
     return Claim(event.enrollment_id, event.trainee_id, event.institution_id, event.tier)
 
 
-async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: Policy) -> None:
+async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: Policy) -> list[Event]:
     """Reserve the rate for an enrolment in a subsidised tier (if nothing was decided for it yet)."""
     if policy.rate(event.tier) is None:
-        return
-    store = FundingStore(conn)
-    if await store.status_of(event.enrollment_id) is not None:
-        return  # already reserved, or the completion or withdrawal came first
-    claim = claim_of(event)
-    reservation = decide_reservation(claim, await store.standing(claim, capped=policy.capped), policy)
+        return []  # basic: no query at all, it is most of the traffic
+    store, claim = FundingStore(conn), claim_of(event)
+    standing = await store.standing(claim, capped=policy.capped)
+    if standing.status is not None:
+        return []  # already reserved, or the completion or withdrawal came first
+    reservation = decide_reservation(claim, standing, policy)
     if reservation:
         await store.reserve(reservation, caused_by=event.event_id)
+    return []
 
 
 async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Policy) -> list[Event]:
     """Decide the subsidy for a completion; returns the decision's event for the outbox."""
-    store = FundingStore(conn)
-    if await store.status_of(event.enrollment_id) in DECIDED:
-        return []  # the same completion again under a new event id: decided once
-    claim = claim_of(event)
+    if policy.rate(event.tier) is None:
+        return []  # a basic completion: not paid from this fund, nothing to decide or announce
+    store, claim = FundingStore(conn), claim_of(event)
     standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(event.completed_on))
+    if standing.status in DECIDED:
+        return []  # the same completion again under a new event id: decided once
     decision = decide_subsidy(claim, event.passed, event.completed_on, standing, policy)
     if decision is None:
-        return []  # a basic completion: not paid from this fund, nothing to announce
+        return []
     if isinstance(decision, Approved):
         subsidy_id = await store.approve(decision, event.completed_on, caused_by=event.event_id)
         return [approved_event(decision, subsidy_id, event)]
@@ -55,15 +57,16 @@ async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Poli
     return [rejected_event(decision, event)]
 
 
-async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> None:
+async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> list[Event]:
     """Give a withdrawn enrolment's reservation back; remember the withdrawal if it came first."""
     if policy.rate(event.tier) is None:
-        return
-    store = FundingStore(conn)
-    if await store.status_of(event.enrollment_id) in DECIDED:
-        return
-    claim = claim_of(event)
-    await store.withdraw(claim, release(claim, await store.standing(claim)), caused_by=event.event_id)
+        return []
+    store, claim = FundingStore(conn), claim_of(event)
+    standing = await store.standing(claim, capped=policy.capped)
+    if standing.status in DECIDED:
+        return []
+    await store.withdraw(claim, release(claim, standing), caused_by=event.event_id)
+    return []
 
 
 def approved_event(decision: Approved, subsidy_id: UUID, cause: Event) -> SubsidyApproved:

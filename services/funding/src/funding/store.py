@@ -43,18 +43,13 @@ class FundingStore:
         assert row is not None, "the fund row is created at start-up"
         return FundPosition(*row)
 
-    async def status_of(self, enrollment_id: UUID) -> str | None:
-        status: str | None = await self.conn.fetchval(
-            "SELECT status FROM subsidies WHERE enrollment_id = $1", enrollment_id
-        )
-        return status
-
     async def standing(self, claim: Claim, capped: bool = False, year: int | None = None) -> Standing:
         """One round trip that locks the fund row first: decisions are serialised, whatever the number of
         replicas. The institution's commitments and the year's approvals are summed only when the policy
         has a cap or an envelope (the subqueries in the CASEs run only then)."""
         row = await self.conn.fetchrow(
             """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
+                 (SELECT status FROM subsidies WHERE enrollment_id = $1) AS status,
                  coalesce((SELECT amount_yuan FROM subsidies
                            WHERE enrollment_id = $1 AND status = 'reserved'), 0) AS held,
                  EXISTS (SELECT 1 FROM subsidies WHERE trainee_id = $2 AND tier = $3
@@ -76,48 +71,65 @@ class FundingStore:
             year,
         )
         assert row is not None, "the fund row is created at start-up"
-        return Standing(row["held"], row["paid"], row["available"], row["committed"], row["year_approved"])
+        return Standing(
+            row["held"], row["paid"], row["available"], row["committed"], row["year_approved"], row["status"]
+        )
 
     async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
-        subsidy_id = await self._upsert(
-            decision.claim, "reserved", decision.amount, None, decision.policy_version, None
+        await self._record(
+            decision.claim,
+            "reserved",
+            decision.amount,
+            None,
+            decision.policy_version,
+            None,
+            caused_by,
+            reserved=decision.amount,
+            entries=[("reserve", decision.amount)],
         )
-        await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan + $1", decision.amount)
-        await self._entry(subsidy_id, "reserve", decision.amount, decision.policy_version, caused_by)
 
     async def approve(self, decision: Approved, completed_on: date, caused_by: UUID) -> UUID:
-        subsidy_id = await self._upsert(
-            decision.claim, "approved", decision.amount, None, decision.policy_version, completed_on
-        )
-        await self.conn.execute(
-            "UPDATE fund SET reserved_yuan = reserved_yuan - $1, approved_yuan = approved_yuan + $2",
-            decision.released,
+        return await self._record(
+            decision.claim,
+            "approved",
             decision.amount,
+            None,
+            decision.policy_version,
+            completed_on,
+            caused_by,
+            reserved=-decision.released,
+            approved=decision.amount,
+            entries=[("release", decision.released), ("approve", decision.amount)],
         )
-        if decision.released:
-            await self._entry(subsidy_id, "release", decision.released, decision.policy_version, caused_by)
-        await self._entry(subsidy_id, "approve", decision.amount, decision.policy_version, caused_by)
-        return subsidy_id
 
     async def reject(self, decision: Rejected, completed_on: date, caused_by: UUID) -> None:
-        subsidy_id = await self._upsert(
-            decision.claim, "rejected", 0, decision.reason.value, decision.policy_version, completed_on
+        await self._record(
+            decision.claim,
+            "rejected",
+            0,
+            decision.reason.value,
+            decision.policy_version,
+            completed_on,
+            caused_by,
+            reserved=-decision.released,
+            entries=[("release", decision.released)],
         )
-        await self._give_back(subsidy_id, decision.released, decision.policy_version, caused_by)
 
     async def withdraw(self, claim: Claim, release: Release | None, caused_by: UUID) -> None:
-        subsidy_id = await self._upsert(claim, "withdrawn", 0, "enrolment withdrawn", None, None)
-        if release:
-            await self._give_back(subsidy_id, release.amount, None, caused_by)
+        released = release.amount if release else 0
+        await self._record(
+            claim,
+            "withdrawn",
+            0,
+            "enrolment withdrawn",
+            None,
+            None,
+            caused_by,
+            reserved=-released,
+            entries=[("release", released)],
+        )
 
-    async def _give_back(
-        self, subsidy_id: UUID, amount: int, policy_version: str | None, caused_by: UUID | None
-    ) -> None:
-        if amount:
-            await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan - $1", amount)
-            await self._entry(subsidy_id, "release", amount, policy_version, caused_by)
-
-    async def _upsert(
+    async def _record(
         self,
         claim: Claim,
         status: str,
@@ -125,17 +137,34 @@ class FundingStore:
         reason: str | None,
         policy_version: str | None,
         completed_on: date | None,
+        caused_by: UUID,
+        *,
+        reserved: int = 0,
+        approved: int = 0,
+        entries: list[tuple[str, int]],
     ) -> UUID:
+        """One round trip: the claim's new status, the fund's running totals (its CHECK keeps the balance
+        at zero or above) and the ledger entries for the movement."""
+        moves = [(entry, yuan) for entry, yuan in entries if yuan]
         subsidy_id: UUID = await self.conn.fetchval(
-            """INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status,
-                                      amount_yuan, reason, policy_version, completed_on, decided_at)
-               VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9,
-                       CASE WHEN $5 = 'reserved' THEN NULL ELSE now() END)
-               ON CONFLICT (enrollment_id) DO UPDATE SET
-                   status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan,
-                   reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
-                   completed_on = EXCLUDED.completed_on, decided_at = EXCLUDED.decided_at
-               RETURNING id""",
+            """WITH claim AS (
+                   INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan,
+                                          reason, policy_version, completed_on, decided_at)
+                   VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9,
+                           CASE WHEN $5 = 'reserved' THEN NULL ELSE now() END)
+                   ON CONFLICT (enrollment_id) DO UPDATE SET
+                       status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
+                       policy_version = EXCLUDED.policy_version, completed_on = EXCLUDED.completed_on,
+                       decided_at = EXCLUDED.decided_at
+                   RETURNING id),
+               fund_moved AS (
+                   UPDATE fund SET reserved_yuan = reserved_yuan + $10, approved_yuan = approved_yuan + $11
+                   WHERE id = 1 AND ($10 <> 0 OR $11 <> 0)),
+               entries AS (
+                   INSERT INTO ledger (subsidy_id, entry, amount_yuan, policy_version, actor, caused_by)
+                   SELECT claim.id, m.entry, m.yuan, $8, 'funding-service', $12
+                   FROM claim, unnest($13::text[], $14::bigint[]) AS m(entry, yuan))
+               SELECT id FROM claim""",
             claim.enrollment_id,
             claim.trainee_id,
             claim.institution_id,
@@ -145,6 +174,11 @@ class FundingStore:
             reason,
             policy_version,
             completed_on,
+            reserved,
+            approved,
+            caused_by,
+            [e for e, _ in moves],
+            [y for _, y in moves],
         )
         return subsidy_id
 
