@@ -170,7 +170,10 @@ def _port_taken() -> bool:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """Kafka's form: 22 URL-safe base64 characters, never starting with "-" (it would read as an option)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()).startswith("-"):
+        pass
+    return cluster_id
 
 
 def stop(timeout: float = 60) -> None:
