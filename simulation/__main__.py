@@ -66,7 +66,7 @@ async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool,
 def main(
     trainees: Annotated[
         int, typer.Option(min=10, help="basic-tier trainees (professional ~12%, senior ~1.2%)")
-    ] = 2_000,
+    ] = 10_000,
     full_plan: Annotated[
         bool, typer.Option("--full-plan", help="the whole two-year plan: 100,000 / 10,000 / 200")
     ] = False,

@@ -98,7 +98,7 @@ class Size:
     poach_rate: float = 0.01  # another institution tries to enrol the same person in the same tier
 
 
-DEFAULT = Size(basic=2_000, professional=240, senior=24)
+DEFAULT = Size(basic=10_000, professional=1_200, senior=120)
 FULL_PLAN = Size(basic=100_000, professional=10_000, senior=200)
 
 

@@ -118,8 +118,8 @@ def render(
 ) -> bool:
     progress = numbers.progress
     table = Table(title="Progress against the plan's targets (all institutions)", show_lines=False)
+    table.add_column("tier", no_wrap=True, min_width=12)
     for column in (
-        "tier",
         "enrolled",
         "completed",
         "withdrawn",
