@@ -32,13 +32,13 @@ def _as_owner(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-def admin_url() -> str:
-    return f"postgresql://postgres:{secrets.load()['PG_ADMIN_PASSWORD']}@127.0.0.1:{PORT}/{DATABASE}"
+def admin_url(database: str = DATABASE) -> str:
+    return f"postgresql://postgres:{secrets.load()['PG_ADMIN_PASSWORD']}@127.0.0.1:{PORT}/{database}"
 
 
-def service_url(schema: str) -> str:
+def service_url(schema: str, database: str = DATABASE) -> str:
     password = secrets.load()[f"{SERVICES[schema]}_DB_PASSWORD"]
-    return f"postgresql://{schema}:{password}@127.0.0.1:{PORT}/{DATABASE}"
+    return f"postgresql://{schema}:{password}@127.0.0.1:{PORT}/{database}"
 
 
 def running() -> bool:
@@ -109,29 +109,36 @@ def stop() -> None:
         print("postgres: stopped")
 
 
-async def _provision() -> None:
+async def _provision(database: str = DATABASE, fresh: bool = False) -> None:
     """Idempotent: the database, and per service a login role that owns only its schema."""
     password = secrets.load()["PG_ADMIN_PASSWORD"]
     conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="postgres", password=password, database="postgres")
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-            await conn.execute(f"CREATE DATABASE {DATABASE}")
+        if fresh:
+            await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f"CREATE DATABASE {database}")
     finally:
         await conn.close()
-    conn = await asyncpg.connect(admin_url())
+    conn = await asyncpg.connect(admin_url(database))
     try:
-        await conn.execute(f"REVOKE ALL ON DATABASE {DATABASE} FROM PUBLIC")
+        await conn.execute(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
         await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         for schema, prefix in SERVICES.items():
             role_password = secrets.load()[f"{prefix}_DB_PASSWORD"].replace("'", "''")
             verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", schema) else "CREATE"
             await conn.execute(f"{verb} ROLE {schema} LOGIN PASSWORD '{role_password}'")
-            await conn.execute(f"GRANT CONNECT ON DATABASE {DATABASE} TO {schema}")
+            await conn.execute(f"GRANT CONNECT ON DATABASE {database} TO {schema}")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {schema}")
             await conn.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
     finally:
         await conn.close()
-    print(f"postgres: database {DATABASE} with schemas {', '.join(SERVICES)} ready")
+    print(f"postgres: database {database} with schemas {', '.join(SERVICES)} ready")
+
+
+def fresh_database(database: str) -> None:
+    """(Re)create `database` empty, with the same roles and schemas: the end-to-end tests' own world."""
+    asyncio.run(_provision(database, fresh=True))
 
 
 def wipe() -> None:

@@ -2,31 +2,66 @@
 
 import asyncio
 import subprocess
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from infra import kafka, services
+from infra import kafka, postgres, services
+from plan_events import EnrollmentWithdrawn, SubsidyApproved, TierCompleted, TraineeEnrolled
 from simulation.__main__ import endpoints
 from simulation.cohort import Size
 from simulation.play import Sent, play, settle
 from simulation.report import dead_letter_counts, gather, reconcile
 from tests.infrastructure import Infrastructure, real_infrastructure
+from tests.support.kafka import group_starts_at_end
 
 SMALL = Size(basic=300, professional=60, senior=12, fail_rate=0.1, withdraw_rate=0.05)
 
 
+E2E_DATABASE = "talentplan_e2e"
+INPUTS = {
+    "enrollment": (),
+    "funding": (TraineeEnrolled.topic, TierCompleted.topic, EnrollmentWithdrawn.topic),
+    "talent-card": (TierCompleted.topic, SubsidyApproved.topic),
+}
+
+
+@dataclass
+class System:
+    """The three services as processes on a database of their own, with consumer groups of their own."""
+
+    infra: Infrastructure
+    environments: dict[str, dict[str, str]]
+
+    def start(self, name: str) -> None:
+        services.start(name, self.environments[name])
+        services.wait_healthy(name)
+
+
 @pytest.fixture(scope="module")
-def system() -> Iterator[Infrastructure]:
-    """`python -m infra up` has started PostgreSQL and Kafka (make test does); start the services."""
+def system() -> Iterator[System]:
+    """Fresh state every run, whatever `make run` left in the development database or on the topics."""
     with real_infrastructure() as infra:
         if infra.kafka != kafka.BOOTSTRAP:
             pytest.fail("the end-to-end tier runs the services on the local infrastructure (`make test`)")
-        services.start_all()
+        services.stop_all()
+        postgres.fresh_database(E2E_DATABASE)
+        run = uuid.uuid4().hex[:6]
+        environments = {}
+        for name, (_, schema, _) in services.SERVICES.items():
+            group = f"{name}-e2e-{run}"
+            if INPUTS[name]:
+                asyncio.run(group_starts_at_end(infra.kafka, group, *INPUTS[name]))
+            environments[name] = {"DATABASE_URL": postgres.service_url(schema, E2E_DATABASE), "CONSUMER_GROUP": group}
+        system = System(infra, environments)
         try:
-            yield infra
+            for name in services.SERVICES:
+                system.start(name)
+            yield system
         finally:
             services.stop_all()
 
@@ -49,7 +84,7 @@ async def run(
     return sent, reconcile(sent, await gather(at, sent))
 
 
-async def test_a_cohort_flows_from_enrolment_to_green_card_and_the_numbers_reconcile(system: Infrastructure) -> None:
+async def test_a_cohort_flows_from_enrolment_to_green_card_and_the_numbers_reconcile(system: System) -> None:
     sent, checks = await run(SMALL, seed=1)
     assert [c for c in checks if c[1] != c[2]] == []
     assert sent.accepted["senior"] > 0 and len(sent.senior_passers) > 0
@@ -58,7 +93,7 @@ async def test_a_cohort_flows_from_enrolment_to_green_card_and_the_numbers_recon
 
 
 async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_nothing_twice(
-    system: Infrastructure,
+    system: System,
 ) -> None:
     fault = asyncio.Event()
 
@@ -66,8 +101,7 @@ async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_no
         await fault.wait()
         await asyncio.to_thread(services.kill, "funding")  # SIGKILL while completions are being decided
         await asyncio.sleep(2)
-        services.start("funding")
-        await asyncio.to_thread(services.wait_healthy, "funding")
+        await asyncio.to_thread(system.start, "funding")
 
     crash = asyncio.create_task(crash_funding())
     sent, checks = await run(SMALL, seed=2, fault=fault)
@@ -76,7 +110,7 @@ async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_no
     assert [c for c in checks if c[1] != c[2]] == []  # every completion decided once, every notice once
 
 
-def test_the_readme_walk_through_runs_against_the_services(system: Infrastructure) -> None:
+def test_the_readme_walk_through_runs_against_the_services(system: System) -> None:
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(["bash", "docs/walkthrough.sh"], cwd=root, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
