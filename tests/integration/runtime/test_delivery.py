@@ -76,7 +76,7 @@ async def test_a_redelivered_event_and_a_new_event_for_the_same_enrolment_take_e
 ) -> None:
     await prepare(schema, infrastructure, probes)
     first = enrolment()
-    again_same_key = enrolment(enrollment_id=first.enrollment_id)  # new event_id, same natural key
+    again_same_key = enrolment(first.trainee_id, enrollment_id=first.enrollment_id)  # new event_id, same natural key
     landed = await produce(
         infrastructure.kafka,
         TOPIC,
