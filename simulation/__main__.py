@@ -62,7 +62,18 @@ async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool,
     return sent, ok, wall
 
 
-@app.command()
+HELP = (
+    "Play the live-commerce talent plan end to end through the real services, then report and reconcile.\n\n"
+    "Starts PostgreSQL, Kafka and the three services if they are not running. Six training institutions enrol a "
+    "cohort (bulk and single, with invalid rows and double claims), withdraw some trainees, report completions and "
+    "failed assessments, and move passers on to the next tier; the talent office verifies introduced talents.\n\n"
+    "It waits for funding and the talent office to catch up, prints progress against the targets, the fund, subsidy "
+    "decisions, green-card notices and dead letters, and ends with the reconciliation line (exit code 1 if any check "
+    "fails). The services keep running unless --exit is given."
+)
+
+
+@app.command(help=HELP)
 def main(
     trainees: Annotated[
         int, typer.Option(min=10, help="basic-tier trainees (professional ~12%, senior ~1.2%)")
@@ -73,7 +84,7 @@ def main(
     seed: Annotated[int, typer.Option(help="random seed of the simulated cohort")] = 2020,
     exit_after: Annotated[bool, typer.Option("--exit", help="stop the services after the report")] = False,
 ) -> None:
-    """Run the plan on a realistic cohort and print the report (see the module docstring)."""
+    """Play the plan through the real services, then report and reconcile (see HELP)."""
     console = Console(width=max(Console().width, 130))
     postgres.start()
     kafka.start()

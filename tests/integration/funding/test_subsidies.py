@@ -264,3 +264,15 @@ async def test_payment_batches_must_match_the_ledger_and_are_paid_once(
 async def approved_count(api: httpx.AsyncClient, count: int) -> bool:
     found = (await api.get("/subsidies", params={"status": "approved"}, headers=FINANCE)).json()
     return len(found) == count
+
+
+async def test_a_withdrawal_that_arrives_before_its_enrolment_leaves_nothing_reserved(
+    infrastructure: Infrastructure, funding: Funding
+) -> None:
+    leaving = enrolment(person("changes-course"))
+    staying = enrolment(leaving.trainee_id, institution=CLOUD_STUDIO)  # same person, same partition: after the others
+    async with funding() as api:
+        await send(infrastructure, withdrawal(leaving), leaving, staying)
+        await eventually(lambda: reserved(api, 900))  # only the later enrolment holds money
+        why = (await api.get(f"/decisions/{leaving.enrollment_id}", headers=FINANCE)).json()
+    assert why["status"] == "withdrawn" and why["ledger"] == []
