@@ -1,5 +1,6 @@
 """The three services as separate uvicorn processes, each with its own role's DSN."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,28 +101,32 @@ def start_all() -> None:
 
 
 def stop(name: str) -> None:
-    pid = _pid(name)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _pid(name) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+    """SIGTERM: the service finishes its batch and its relay marks what it published; SIGKILL after 10 s."""
+    if not _end(name, signal.SIGTERM, patience=10):
+        _end(name, signal.SIGKILL, patience=5)
     if os.path.exists(_pidfile(name)):
         os.remove(_pidfile(name))
 
 
 def kill(name: str) -> None:
     """SIGKILL, as a crash would: no graceful shutdown, nothing flushed (the tests' fault injection)."""
+    _end(name, signal.SIGKILL, patience=5)
+
+
+def _end(name: str, sig: signal.Signals, patience: float) -> bool:
+    """Send `sig` and wait until the process is gone (reaping it if we started it); False if it is not."""
     pid = _pid(name)
-    if pid is not None:
-        os.kill(pid, signal.SIGKILL)
-        for _ in range(100):
-            if _pid(name) is None:
-                break
-            time.sleep(0.05)
+    if pid is None:
+        return True
+    os.kill(pid, sig)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if _pid(name) is None:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def stop_all() -> None:

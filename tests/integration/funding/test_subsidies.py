@@ -272,7 +272,14 @@ async def test_a_withdrawal_that_arrives_before_its_enrolment_leaves_nothing_res
     leaving = enrolment(person("changes-course"))
     staying = enrolment(leaving.trainee_id, institution=CLOUD_STUDIO)  # same person, same partition: after the others
     async with funding() as api:
-        await send(infrastructure, withdrawal(leaving), leaving, staying)
+        await send(infrastructure, withdrawal(leaving))  # topics are separate: wait until it was consumed
+        await eventually(lambda: decided(api, leaving.enrollment_id, "withdrawn"))
+        await send(infrastructure, leaving, staying)  # same topic, same key: in this order
         await eventually(lambda: reserved(api, 900))  # only the later enrolment holds money
         why = (await api.get(f"/decisions/{leaving.enrollment_id}", headers=FINANCE)).json()
     assert why["status"] == "withdrawn" and why["ledger"] == []
+
+
+async def decided(api: httpx.AsyncClient, enrollment_id: object, status: str) -> bool:
+    answer = await api.get(f"/decisions/{enrollment_id}", headers=FINANCE)
+    return answer.status_code == 200 and answer.json()["status"] == status

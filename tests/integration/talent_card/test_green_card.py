@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from plan_events import Event, GreenCardEligible, SubsidyApproved, Tier, TierCompleted
+from plan_events import Event, GreenCardEligible, SubsidyApproved, SubsidyReversed, Tier, TierCompleted
 from plan_events.identity import pseudonymise
 from talent_card.main import build_app
 from talent_card.rules import DEFAULT_RULES
 from talent_card.settings import Settings
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
-from tests.support.kafka import TopicWatcher, group_starts_at_end, produce
+from tests.support.kafka import TopicWatcher, eventually, group_starts_at_end, produce
 from tests.support.people import id_number
 from tests.support.plan import completion, enrolment, person
 from tests.support.services import serving
@@ -42,7 +42,11 @@ def talent_card(infrastructure: Infrastructure, schema: Schema) -> TalentCard:
             relay_poll_seconds=0.2,
         )
         await group_starts_at_end(
-            infrastructure.kafka, settings.consumer_group or "", TierCompleted.topic, SubsidyApproved.topic
+            infrastructure.kafka,
+            settings.consumer_group or "",
+            TierCompleted.topic,
+            SubsidyApproved.topic,
+            SubsidyReversed.topic,
         )
         async with serving(build_app(settings)) as client:
             yield client
@@ -213,3 +217,36 @@ async def test_the_inbox_workflow_acknowledge_issue_and_decline(talent_card: Tal
     assert declined.json()["status"] == "declined" and declined.json()["decline_reason"] == "moved to another city"
     assert {(s["status"], s["count"]) for s in summary} == {("issued", 1), ("declined", 1)}
     assert stranger.status_code == 401
+
+
+async def test_a_reversed_senior_subsidy_does_not_count_even_when_the_reversal_arrives_first(
+    infrastructure: Infrastructure, talent_card: TalentCard
+) -> None:
+    senior = person("reversed-senior")
+    done = completion(enrolment(senior, tier=Tier.SENIOR))
+    paid = approval(done)
+    undone = SubsidyReversed.create(
+        source="funding",
+        subject=senior,
+        occurred_at=done.occurred_at,
+        subsidy_id=paid.subsidy_id,
+        trainee_id=senior,
+        institution_id=done.institution_id,
+        tier=Tier.SENIOR,
+        amount_yuan=5000,
+        reason="trainee did not attend",
+    )
+    async with talent_card() as api, TopicWatcher(infrastructure.kafka, GreenCardEligible.topic) as topic:
+        await send(infrastructure, undone)  # the reversal is consumed before the approval and the completion
+        await eventually(lambda: has_determinations(api, senior))
+        await send(infrastructure, paid, done)
+        await eventually(lambda: has_determinations(api, senior, 3))
+        records = await topic.collect(lambda rs: False, timeout=3)
+        why = (await api.get(f"/people/{senior}/determinations", headers=OFFICE)).json()
+    assert notices_for(records, senior) == []
+    assert not why[-1]["eligible"] and "waiting for the approved subsidy" in why[-1]["explanation"]
+
+
+async def has_determinations(api: httpx.AsyncClient, person_id: str, count: int = 1) -> bool:
+    answer = await api.get(f"/people/{person_id}/determinations", headers=OFFICE)
+    return answer.status_code == 200 and len(answer.json()) >= count

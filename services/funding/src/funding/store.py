@@ -44,9 +44,14 @@ class FundingStore:
         return FundPosition(*row)
 
     async def standing(self, claim: Claim, capped: bool = False, year: int | None = None) -> Standing:
-        """One round trip that locks the fund row first: decisions are serialised, whatever the number of
-        replicas. The institution's commitments and the year's approvals are summed only when the policy
+        """Locks the fund row, then reads: decisions are serialised, whatever the number of replicas.
+
+        The lock is its own statement on purpose. Under READ COMMITTED a statement that waited for a row
+        lock sees the locked row as it is now but reads every other table with the snapshot taken before
+        it waited; the read below starts after the lock is held, so it sees what the previous holder
+        committed. The institution's commitments and the year's approvals are summed only when the policy
         has a cap or an envelope (the subqueries in the CASEs run only then)."""
+        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
         row = await self.conn.fetchrow(
             """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
                  (SELECT status FROM subsidies WHERE enrollment_id = $1) AS status,
@@ -61,7 +66,7 @@ class FundingStore:
                      (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
                       WHERE status IN ('approved', 'paid') AND completed_on >= make_date($7, 1, 1)
                       AND completed_on < make_date($7 + 1, 1, 1)) ELSE 0 END AS year_approved
-               FROM fund WHERE id = 1 FOR UPDATE""",
+               FROM fund WHERE id = 1""",
             claim.enrollment_id,
             claim.trainee_id,
             claim.tier.value,

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from plan_events import Event, GreenCardEligible, SubsidyApproved, Tier, TierCompleted
+from plan_events import Event, GreenCardEligible, SubsidyApproved, SubsidyReversed, Tier, TierCompleted
 from plan_events.identity import pseudonymise
 from plan_runtime import Connection, emit
 from plan_runtime.errors import ApiError
@@ -29,6 +29,14 @@ async def on_subsidy_approved(conn: Connection, event: SubsidyApproved, rules: R
         return
     progress = await TalentCardStore(conn).senior_subsidy_approved(event.trainee_id, event.subsidy_id)
     await _decide(conn, plan_talent(progress, rules.plan), None, cause=event)
+
+
+async def on_subsidy_reversed(conn: Connection, event: SubsidyReversed, rules: Rules) -> None:
+    """The subsidy no longer counts. A notice already sent stays: the office sees the reversal and decides."""
+    if event.tier != Tier.SENIOR:
+        return
+    progress = await TalentCardStore(conn).senior_subsidy_reversed(event.trainee_id, event.subsidy_id)
+    await TalentCardStore(conn).record(plan_talent(progress, rules.plan))
 
 
 async def _decide(

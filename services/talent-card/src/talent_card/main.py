@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from plan_events import SubsidyApproved, TierCompleted
+from plan_events import SubsidyApproved, SubsidyReversed, TierCompleted
 from plan_runtime import Inbox
 from plan_runtime.auth import role_guard
 from plan_runtime.http import dead_letter_router, service_app
@@ -35,6 +35,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                 {
                     TierCompleted: partial(handlers.on_tier_completed, rules=rules),
                     SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
+                    SubsidyReversed: partial(handlers.on_subsidy_reversed, rules=rules),
                 },
             )
         ],

@@ -23,9 +23,22 @@ class TalentCardStore:
         )
 
     async def senior_subsidy_approved(self, person_id: str, subsidy_id: UUID) -> PlanProgress:
+        """An approval counts unless that very subsidy was already reported reversed (topics are separate)."""
         return await self._progress(
             "INSERT INTO plan_progress (person_id, senior_subsidy_id) VALUES ($1, $2) ON CONFLICT (person_id)"
-            " DO UPDATE SET senior_subsidy_id = EXCLUDED.senior_subsidy_id RETURNING *",
+            " DO UPDATE SET senior_subsidy_id = CASE"
+            " WHEN plan_progress.reversed_subsidy_id = EXCLUDED.senior_subsidy_id THEN plan_progress.senior_subsidy_id"
+            " ELSE EXCLUDED.senior_subsidy_id END RETURNING *",
+            person_id,
+            subsidy_id,
+        )
+
+    async def senior_subsidy_reversed(self, person_id: str, subsidy_id: UUID) -> PlanProgress:
+        return await self._progress(
+            "INSERT INTO plan_progress (person_id, reversed_subsidy_id) VALUES ($1, $2) ON CONFLICT (person_id)"
+            " DO UPDATE SET reversed_subsidy_id = EXCLUDED.reversed_subsidy_id, senior_subsidy_id = CASE"
+            " WHEN plan_progress.senior_subsidy_id = EXCLUDED.reversed_subsidy_id THEN NULL"
+            " ELSE plan_progress.senior_subsidy_id END RETURNING *",
             person_id,
             subsidy_id,
         )
