@@ -39,16 +39,22 @@ def funding(infrastructure: Infrastructure, schema: Schema, tmp_path: Path) -> F
     """Starts the real funding app (one or more replicas) on a fresh schema and consumer group."""
 
     @asynccontextmanager
-    async def start(fund_yuan: int | None = None, replicas: int = 1) -> AsyncIterator[httpx.AsyncClient]:
+    async def start(
+        fund_yuan: int | None = None, replicas: int = 1, institution_cap: int | None = None
+    ) -> AsyncIterator[httpx.AsyncClient]:
         policy = DEFAULT_POLICY
-        if fund_yuan is not None:  # a smaller fund, with targets that fit it
+        if fund_yuan is not None or institution_cap is not None:  # a policy of the test's own
             policy = tmp_path / "policy.toml"
-            policy.write_text(
-                DEFAULT_POLICY.read_text()
-                .replace("10_000_000", str(fund_yuan))
-                .replace("professional = 10_000", "professional = 1")
-                .replace("senior = 200", "senior = 0")
-            )
+            text = DEFAULT_POLICY.read_text()
+            if fund_yuan is not None:  # a smaller fund, with targets that fit it
+                text = (
+                    text.replace("10_000_000", str(fund_yuan))
+                    .replace("professional = 10_000", "professional = 1")
+                    .replace("senior = 200", "senior = 0")
+                )
+            if institution_cap is not None:  # the file ends with the [institution_caps_yuan] table
+                text += f"default = {institution_cap}\n"
+            policy.write_text(text)
         settings = Settings(
             database_url=infrastructure.database_url,
             db_schema=schema.name,
@@ -283,3 +289,22 @@ async def test_a_withdrawal_that_arrives_before_its_enrolment_leaves_nothing_res
 async def decided(api: httpx.AsyncClient, enrollment_id: object, status: str) -> bool:
     answer = await api.get(f"/decisions/{enrollment_id}", headers=FINANCE)
     return answer.status_code == 200 and answer.json()["status"] == status
+
+
+async def test_an_institution_over_its_cap_is_refused_and_others_are_not(
+    infrastructure: Infrastructure, funding: Funding
+) -> None:
+    village = [enrolment(person(f"village-{i}")) for i in range(3)]
+    cloud = enrolment(person("cloud"), institution=CLOUD_STUDIO)
+    async with funding(institution_cap=1800) as api, TopicWatcher(infrastructure.kafka, SubsidyRejected.topic) as topic:
+        await send(infrastructure, *(completion(e) for e in [*village, cloud]))  # no reservations: decided on arrival
+        ours = {e.trainee_id.encode() for e in village}
+        refused = [
+            json.loads(r.value) for r in await topic.collect(lambda rs: any(r.key in ours for r in rs)) if r.key in ours
+        ]
+        await eventually(lambda: approved_count(api, 3))
+        approved = (await api.get("/subsidies", params={"status": "approved"}, headers=FINANCE)).json()
+    assert [r["reason"] for r in refused] == ["institution_cap_reached"]
+    assert sorted(str(a["institution_id"]) for a in approved) == sorted(
+        [str(village[0].institution_id)] * 2 + [str(CLOUD_STUDIO)]
+    )
