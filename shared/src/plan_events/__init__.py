@@ -2,7 +2,13 @@
 
 from plan_events.catalogue import EVENTS, TOPICS, InvalidEvent, Undecodable, UnknownEvent, decode
 from plan_events.dead_letter import MessageDeadLettered
-from plan_events.enrollment import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
+from plan_events.enrollment import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    TierCompleted,
+    TraineeEnrolled,
+)
 from plan_events.envelope import Event
 from plan_events.funding import SubsidyApproved, SubsidyRejected, SubsidyReversed
 from plan_events.talent_card import GreenCardEligible
@@ -22,6 +28,8 @@ __all__ = [
     "EnrollmentWithdrawn",
     "Event",
     "GreenCardEligible",
+    "InstitutionReinstated",
+    "InstitutionSuspended",
     "InvalidEvent",
     "MessageDeadLettered",
     "Mode",

@@ -7,7 +7,13 @@ import json
 from pydantic import ValidationError
 
 from plan_events.dead_letter import MessageDeadLettered
-from plan_events.enrollment import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
+from plan_events.enrollment import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    TierCompleted,
+    TraineeEnrolled,
+)
 from plan_events.envelope import Event
 from plan_events.funding import SubsidyApproved, SubsidyRejected, SubsidyReversed
 from plan_events.talent_card import GreenCardEligible
@@ -16,6 +22,8 @@ EVENTS: tuple[type[Event], ...] = (
     TraineeEnrolled,
     TierCompleted,
     EnrollmentWithdrawn,
+    InstitutionSuspended,
+    InstitutionReinstated,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,

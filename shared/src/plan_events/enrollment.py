@@ -1,13 +1,15 @@
 """Events the enrollment service publishes. No ID number, name or phone: `trainee_id` is pseudonymous."""
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeAlias
 from uuid import UUID
 
 from pydantic import Field
 
 from plan_events.envelope import Event
 from plan_events.vocabulary import Mode, Outcome, TargetGroup, Tier
+
+InstitutionStatus: TypeAlias = Literal["active", "suspended"]
 
 
 class TraineeEnrolled(Event):
@@ -40,6 +42,10 @@ class TierCompleted(Event):
     completed_on: date
     passed: bool
     outcome: Outcome | None = None
+    # additive (v1): the institution's standing when the completion was recorded, so that funding holds a
+    # suspended institution's completions whichever topic it reads first (see InstitutionSuspended)
+    institution_status: InstitutionStatus | None = None
+    institution_status_seq: int | None = Field(default=None, ge=0)
 
 
 class EnrollmentWithdrawn(Event):
@@ -52,4 +58,30 @@ class EnrollmentWithdrawn(Event):
     trainee_id: str
     institution_id: UUID
     tier: Tier
+    reason: str = Field(max_length=500)
+
+
+class InstitutionSuspended(Event):
+    """The Bureau suspended an institution: it enrols no one and is paid nothing until reinstated.
+
+    `status_seq` grows with every change of the institution's status; a consumer keeps the status with
+    the highest sequence it has seen (from these events or from `tier-completed`), so the order in which
+    it reads the topics does not matter. The key is the institution id."""
+
+    topic: ClassVar[str] = "institution-suspended"
+    type: Literal["institution-suspended"] = "institution-suspended"
+    version: Literal[1] = 1
+    institution_id: UUID
+    status_seq: int = Field(ge=1)
+    reason: str = Field(max_length=500)
+
+
+class InstitutionReinstated(Event):
+    """The Bureau reinstated a suspended institution: its held completions may now be decided."""
+
+    topic: ClassVar[str] = "institution-reinstated"
+    type: Literal["institution-reinstated"] = "institution-reinstated"
+    version: Literal[1] = 1
+    institution_id: UUID
+    status_seq: int = Field(ge=1)
     reason: str = Field(max_length=500)

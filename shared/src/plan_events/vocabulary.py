@@ -41,6 +41,7 @@ class SubsidyRejection(StrEnum):
     FUND_EXHAUSTED = "fund_exhausted"
     INSTITUTION_CAP_REACHED = "institution_cap_reached"
     ASSESSMENT_FAILED = "assessment_failed"
+    OUTSIDE_PLAN_PERIOD = "outside_plan_period"  # completed outside the fund policy's period (or in the future)
 
 
 class EligibilityRoute(StrEnum):

@@ -18,7 +18,8 @@ def test_the_shipped_policy_spends_exactly_the_fund_on_the_plan_targets() -> Non
     [
         (("senior = 5_000", "senior = 6_000"), "exceeds fund_yuan"),
         (("professional = 900", "professional = -1"), "positive"),
-        (('version = "2020-08-v1"', ""), "version: Field required"),
+        (('version = "2020-08-v2"', ""), "version: Field required"),
+        (("ends_on = 2021-12-31", "ends_on = 2019-12-31"), "ends_on is before starts_on"),
         (("fund_yuan = 10_000_000", "fund_yuan = 'lots'"), "fund_yuan"),
         (("[institution_caps_yuan]", "[institution_caps_yuan]\nnot-a-uuid = 5"), "badly formed"),
     ],

@@ -4,6 +4,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -24,6 +25,7 @@ from enrollment.requests import (
 )
 from enrollment.store import EnrollmentStore
 from plan_events import Tier
+from plan_events.calendar import plan_today
 from plan_runtime import Connection
 from plan_runtime.errors import ApiError
 
@@ -297,6 +299,30 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
             if not found:
                 raise ApiError(404, "key_not_found", f"no active key {key_id} for this institution", "key_id")
             await store.audit(actor, "revoke_key", f"{institution_id}/{key_id}")
+
+    @router.get(
+        "/flagged-institutions",
+        summary="Institutions that refused more than the policy's share of a day's rows (possible probing)",
+    )
+    async def flagged(
+        request: Request,
+        since: Annotated[date | None, Query(description="first day to look at (default: 30 days ago)")] = None,
+    ) -> list[dict[str, Any]]:
+        limits = request.app.state.policy.refusals
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await EnrollmentStore(conn).flagged(
+                limits.flag_share, limits.flag_min_rows, since or plan_today() - timedelta(days=30)
+            )
+
+    @router.get(
+        "/identity-lookups",
+        summary="Audit: every enrolment refusal that revealed something of a person's record elsewhere",
+    )
+    async def lookups(
+        request: Request, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9)
+    ) -> list[dict[str, Any]]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await EnrollmentStore(conn).audit_entries("identity_lookup", limit, offset)
 
     @router.get("/progress", summary="Progress against the plan's targets by tier, year, target group, institution")
     async def progress_report(request: Request) -> dict[str, Any]:

@@ -11,12 +11,27 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from enrollment.cohort import RowError
-from enrollment.domain import Refusal, decide_completion, decide_enrolment, decide_withdrawal
+from enrollment.domain import (
+    REVEALING,
+    Refusal,
+    decide_completion,
+    decide_dates,
+    decide_enrolment,
+    decide_withdrawal,
+)
 from enrollment.policy import Policy
 from enrollment.requests import CompletionItem, EnrolRequest
 from enrollment.store import EnrollmentStore
-from plan_events import EnrollmentWithdrawn, Outcome, TierCompleted, TraineeEnrolled
-from plan_events.identity import pseudonymise, validate
+from plan_events import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    Outcome,
+    TierCompleted,
+    TraineeEnrolled,
+)
+from plan_events.calendar import plan_today
+from plan_events.identity import birth_date, pseudonymise
 from plan_runtime import Connection, emit
 from plan_runtime.errors import ApiError
 
@@ -60,23 +75,27 @@ async def _enrol_once(
     store = EnrollmentStore(conn)
     people = {i: pseudonymise(r.id_number, pii_key) for i, r in enumerate(rows) if isinstance(r, EnrolRequest)}
     histories = await store.histories([p.trainee_id for p in people.values()])
-    now = datetime.now(UTC)
+    now, today = datetime.now(UTC), plan_today()
+    caller = f"institution:{institution_id}"
     results: list[RowResult] = []
-    trainees, enrolments, events = [], [], []
+    trainees, enrolments, events, lookups = [], [], [], []
     for index, row in enumerate(rows):
         if isinstance(row, RowError):
             results.append(RowResult(row.row, False, error=row.error()))
             continue
         person = people[index]
-        refusal = decide_enrolment(row.tier, institution_id, histories[person.trainee_id])
-        if refusal is not None:
-            results.append(RowResult(index + 1, False, trainee_id=person.trainee_id, error=_error(refusal)))
+        born = birth_date(row.id_number)  # the field is already in canonical form
+        refusal = decide_dates(row.starts_on, born, policy, today) or decide_enrolment(
+            row.tier, institution_id, histories[person.trainee_id]
+        )
+        if refusal is not None:  # never the person's id: a refusal must not confirm who they are
+            results.append(RowResult(index + 1, False, error=_error(refusal)))
+            if refusal.code in REVEALING:
+                lookups.append((caller, "identity_lookup", person.trainee_id, f"{row.tier}: {refusal.code}"))
             continue
         histories[person.trainee_id].enrol(row.tier, institution_id)
         enrollment_id = uuid4()
-        trainees.append(
-            (person.trainee_id, person.id_hash, person.masked, row.name, row.phone, validate(row.id_number))
-        )
+        trainees.append((person.trainee_id, person.id_hash, person.masked, row.name, row.phone, born))
         enrolments.append(
             (
                 enrollment_id,
@@ -108,6 +127,8 @@ async def _enrol_once(
         results.append(RowResult(index + 1, True, enrollment_id, person.trainee_id))
     await store.add_trainees(trainees)
     await store.add_enrollments(enrolments)
+    await store.audit_many(lookups)
+    await store.count_intake(institution_id, today, len(results), sum(not r.accepted for r in results))
     await emit(conn, events)
     return results
 
@@ -118,9 +139,12 @@ async def complete(
     """Record finished courses (one is a batch of one): each row decided, the good ones written and announced."""
     async with conn.transaction():
         store = EnrollmentStore(conn)
+        # FOR SHARE: a suspension waits for this transaction, so every completion carries the status it had
+        standing = await store.institution(institution_id, lock="SHARE")
+        assert standing is not None, "the caller's key belongs to an institution"
         wanted = [i.enrollment_id for i in items if isinstance(i, CompletionItem)]
         found = await store.enrollments_by_id(wanted, institution_id, lock=True)
-        now = datetime.now(UTC)
+        now, today = datetime.now(UTC), plan_today()
         results: list[RowResult] = []
         updates, events = [], []
         for number, item in enumerate(items, start=1):
@@ -136,7 +160,7 @@ async def complete(
                     404,
                 )
                 if enrolment is None
-                else decide_completion(enrolment["status"], enrolment["starts_on"], item.completed_on, policy)
+                else decide_completion(enrolment["status"], enrolment["starts_on"], item.completed_on, policy, today)
             )
             if refusal is not None or enrolment is None:
                 results.append(RowResult(number, False, item.enrollment_id, error=_error(refusal)))
@@ -157,6 +181,8 @@ async def complete(
                     completed_on=item.completed_on,
                     passed=item.passed,
                     outcome=item.outcome,
+                    institution_status=standing["status"],
+                    institution_status_seq=standing["status_seq"],
                 )
             )
             results.append(RowResult(number, True, item.enrollment_id, enrolment["trainee_id"]))
@@ -236,11 +262,28 @@ async def issue_key(conn: Connection, institution_id: UUID, actor: str) -> str:
 
 
 async def change_status(conn: Connection, institution_id: UUID, status: str, actor: str, reason: str) -> dict[str, Any]:
+    """Suspend or reinstate, announced on Kafka in the same transaction; asking for the current status is a no-op."""
     async with conn.transaction():
         store = EnrollmentStore(conn)
-        if not await store.set_status(institution_id, status):
+        found = await store.institution(institution_id, lock="UPDATE")
+        if found is None:
             raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
+        if found["status"] == status:
+            return found
+        seq = await store.set_status(institution_id, status)
         await store.audit(actor, status, str(institution_id), reason)
-        found = await store.institution(institution_id)
-        assert found is not None
-        return found
+        kind = InstitutionSuspended if status == "suspended" else InstitutionReinstated
+        await emit(
+            conn,
+            [
+                kind.create(
+                    source=SOURCE,
+                    subject=str(institution_id),
+                    occurred_at=datetime.now(UTC),
+                    institution_id=institution_id,
+                    status_seq=seq,
+                    reason=reason,
+                )
+            ],
+        )
+        return {**found, "status": status, "status_seq": seq}

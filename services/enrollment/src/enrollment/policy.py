@@ -1,6 +1,7 @@
-"""Enrollment policy: the minimum course length and the plan's targets, from a versioned TOML file."""
+"""Enrollment policy: the plan's period, course length, trainees' ages, targets, from a versioned TOML file."""
 
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,15 +11,53 @@ from plan_events import Tier
 DEFAULT_POLICY = Path(__file__).parent / "policy.toml"
 
 
+class Period(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_on: date
+    ends_on: date
+    grace_days: int = Field(default=0, ge=0, le=366)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Period":
+        if self.ends_on < self.starts_on:
+            raise ValueError("period: ends_on is before starts_on")
+        return self
+
+    @property
+    def last_day(self) -> date:
+        """The last day a course may end on."""
+        return self.ends_on + timedelta(days=self.grace_days)
+
+
+class Trainees(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_age: int = Field(ge=0, le=120)
+    max_age: int = Field(ge=0, le=120)
+
+
+class Refusals(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    flag_share: float = Field(gt=0, le=1)
+    flag_min_rows: int = Field(ge=1)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(min_length=1)
     min_course_days: int = Field(ge=1, le=365)
+    period: Period
+    trainees: Trainees
+    refusals: Refusals
     targets: dict[str, dict[Tier, int]]
 
     @model_validator(mode="after")
-    def _years_add_up(self) -> "Policy":
+    def _consistent(self) -> "Policy":
+        if self.trainees.max_age < self.trainees.min_age:
+            raise ValueError("trainees: max_age is below min_age")
         plan = self.targets.get("plan")
         if plan is None:
             raise ValueError("targets.plan is required")

@@ -18,7 +18,7 @@ class EnrolRequest(BaseModel):
     target_group: TargetGroup
     tier: Tier
     mode: Mode
-    starts_on: date = Field(ge=date(2020, 1, 1), le=date(2030, 12, 31))
+    starts_on: date = Field(description="inside the plan's period (policy), not in the future")
     niche: str | None = Field(default=None, max_length=200, description='e.g. "cashmere and fur"')
 
 

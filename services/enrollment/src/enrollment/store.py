@@ -24,16 +24,25 @@ class EnrollmentStore:
             mode,
         )
 
-    async def institution(self, institution_id: UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow("SELECT * FROM institutions WHERE id = $1", institution_id)
+    async def institution(self, institution_id: UUID, lock: str = "") -> dict[str, Any] | None:
+        """`lock`: "" (none), "SHARE" (a completion: a status change waits for it) or "UPDATE"."""
+        assert lock in ("", "SHARE", "UPDATE")
+        row = await self.conn.fetchrow(
+            "SELECT * FROM institutions WHERE id = $1" + (f" FOR {lock}" if lock else ""), institution_id
+        )
         return dict(row) if row else None
 
     async def institutions(self) -> list[dict[str, Any]]:
         return [dict(r) for r in await self.conn.fetch("SELECT * FROM institutions ORDER BY name")]
 
-    async def set_status(self, institution_id: UUID, status: str) -> bool:
-        done = await self.conn.execute("UPDATE institutions SET status = $2 WHERE id = $1", institution_id, status)
-        return bool(done.endswith(" 1"))
+    async def set_status(self, institution_id: UUID, status: str) -> int:
+        """The institution's new status; returns its sequence number (one more than the last change's)."""
+        seq: int = await self.conn.fetchval(
+            "UPDATE institutions SET status = $2, status_seq = status_seq + 1 WHERE id = $1 RETURNING status_seq",
+            institution_id,
+            status,
+        )
+        return seq
 
     async def add_key(self, key_id: UUID, institution_id: UUID, secret_sha256: str) -> None:
         await self.conn.execute(
@@ -67,6 +76,44 @@ class EnrollmentStore:
             subject,
             reason,
         )
+
+    async def audit_many(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """(actor, action, subject, reason) for each entry, in one round trip."""
+        if rows:
+            await self.conn.copy_records_to_table(
+                "audit_log", records=rows, columns=["actor", "action", "subject", "reason"]
+            )
+
+    async def audit_entries(self, action: str, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT $2 OFFSET $3", action, limit, offset
+        )
+        return [dict(r) for r in rows]
+
+    async def count_intake(self, institution_id: UUID, day: date, rows: int, refused: int) -> None:
+        await self.conn.execute(
+            """INSERT INTO daily_intake (institution_id, day, rows, refused) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (institution_id, day) DO UPDATE
+               SET rows = daily_intake.rows + EXCLUDED.rows, refused = daily_intake.refused + EXCLUDED.refused""",
+            institution_id,
+            day,
+            rows,
+            refused,
+        )
+
+    async def flagged(self, share: float, min_rows: int, since: date) -> list[dict[str, Any]]:
+        """Institution-days whose refused share of rows is over `share`, out of at least `min_rows` rows."""
+        rows = await self.conn.fetch(
+            """SELECT d.institution_id, i.name, i.status, d.day, d.rows, d.refused,
+                      round(d.refused::numeric / d.rows, 4)::float8 AS refused_share
+               FROM daily_intake d JOIN institutions i ON i.id = d.institution_id
+               WHERE d.day >= $3 AND d.rows >= $2 AND d.refused > d.rows * $1::float8
+               ORDER BY d.day DESC, refused_share DESC, i.name""",
+            share,
+            min_rows,
+            since,
+        )
+        return [dict(r) for r in rows]
 
     # --- trainees and enrolments ---------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from funding.store import FundingStore
 from plan_events import Tier
 from plan_runtime.errors import ApiError
 
-Status = Literal["reserved", "released", "withdrawn", "approved", "rejected", "paid", "reversed"]
+Status = Literal["reserved", "released", "withdrawn", "held", "approved", "rejected", "paid", "reversed"]
 
 
 class FundView(BaseModel):
@@ -40,6 +40,20 @@ class ReverseRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
+class ReleaseRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+def exhaustion(last: date | None, available: int, rate: float | None) -> date | None:
+    """When `available` runs out at `rate` yuan a day after `last`; None when never, or past the calendar."""
+    if not (rate and last):
+        return None
+    days = available / rate
+    if days >= (date.max - last).days:
+        return None
+    return last + timedelta(days=days)
+
+
 def build_router(guard: Any) -> APIRouter:
     router = APIRouter(tags=["finance"], dependencies=[Depends(guard)])
     Actor = Annotated[str, Depends(guard)]
@@ -51,7 +65,6 @@ def build_router(guard: Any) -> APIRouter:
             position = await store.position()
             first, last, approved = await store.burn()
         rate = approved / ((last - first).days + 1) if first and last and approved else None
-        exhaustion = (last + timedelta(days=position.available / rate)) if rate and last else None
         return FundView(
             policy_version=request.app.state.policy.version,
             total_yuan=position.total,
@@ -60,7 +73,7 @@ def build_router(guard: Any) -> APIRouter:
             paid_yuan=position.paid,
             available_yuan=position.available,
             burn_rate_yuan_per_day=rate,
-            projected_exhaustion=exhaustion,
+            projected_exhaustion=exhaustion(last, position.available, rate),
         )
 
     @router.get("/subsidies", summary="Subsidies, filtered by institution, tier, status and completion date")
@@ -72,7 +85,7 @@ def build_router(guard: Any) -> APIRouter:
         completed_from: date | None = None,
         completed_to: date | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=10**9),
     ) -> list[dict[str, Any]]:
         async with request.app.state.runtime.pool.acquire() as conn:
             return await FundingStore(conn).subsidies(
@@ -119,6 +132,22 @@ def build_router(guard: Any) -> APIRouter:
                 "totals": await store.totals_by("status", "tier", institution_id=institution_id),
                 "subsidies": await store.subsidies(institution_id=institution_id, limit=1000),
             }
+
+    @router.post(
+        "/institutions/{institution_id}/reservations/release",
+        summary="Give a suspended institution's reservations back to the fund (held completions stay held)",
+    )
+    async def release(request: Request, institution_id: UUID, body: ReleaseRequest, actor: Actor) -> dict[str, object]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await handlers.release_reservations(conn, institution_id, actor, body.reason)
+
+    @router.get("/institutions/{institution_id}", summary="An institution's standing as funding knows it")
+    async def institution(request: Request, institution_id: UUID) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            found = await FundingStore(conn).institution_status(institution_id)
+        if found is None:
+            return {"institution_id": institution_id, "status": "active", "status_seq": 0, "reason": None}
+        return found
 
     @router.post("/payment-batches", status_code=201, summary="Batch an institution's approved subsidies")
     async def create_batch(request: Request, body: BatchRequest, actor: Actor) -> dict[str, object]:

@@ -28,6 +28,7 @@ class Standing:
     institution_committed: int  # reserved + approved for the claim's institution, this claim excluded
     year_approved: int = 0  # approved in the completion's year
     status: str | None = None  # the claim's subsidy status so far (None: nothing known of it yet)
+    suspension: str | None = None  # why the claim's institution is suspended (None: it is active)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,16 @@ class Approved:
 
 
 @dataclass(frozen=True)
+class Held:
+    """Not decided yet: the institution is suspended. Its reservation (if any) stays until finance releases it."""
+
+    claim: Claim
+    reason: str
+    policy_version: str
+    reserved: int
+
+
+@dataclass(frozen=True)
 class Rejected:
     claim: Claim
     reason: SubsidyRejection
@@ -62,7 +73,7 @@ class Rejected:
 def decide_reservation(claim: Claim, standing: Standing, policy: Policy) -> Reserve | None:
     """Set money aside when an enrolment in a subsidised tier is accepted, if there is any."""
     amount = policy.rate(claim.tier)
-    if amount is None or standing.reserved_for_claim or standing.already_paid:
+    if amount is None or standing.reserved_for_claim or standing.already_paid or standing.suspension:
         return None
     if standing.available < amount or _over_cap(claim, standing, policy, amount):
         return None  # no reservation; the completion will be decided on what is left then
@@ -70,9 +81,12 @@ def decide_reservation(claim: Claim, standing: Standing, policy: Policy) -> Rese
 
 
 def decide_subsidy(
-    claim: Claim, passed: bool, completed_on: date, standing: Standing, policy: Policy
-) -> Approved | Rejected | None:
-    """The whole subsidy rule for a completion. None: the tier is not paid from this fund."""
+    claim: Claim, passed: bool, completed_on: date, standing: Standing, policy: Policy, today: date
+) -> Approved | Rejected | Held | None:
+    """The whole subsidy rule for a completion. None: the tier is not paid from this fund.
+
+    Funding checks the plan's period itself (defence in depth: it does not trust enrollment's checks). A
+    suspended institution's passed completion is held, not lost: decided again on reinstatement."""
     amount = policy.rate(claim.tier)
     held = standing.reserved_for_claim
 
@@ -81,8 +95,12 @@ def decide_subsidy(
 
     if amount is None:
         return None
+    if not policy.period.holds(completed_on, today):
+        return reject(SubsidyRejection.OUTSIDE_PLAN_PERIOD)
     if not passed:
         return reject(SubsidyRejection.ASSESSMENT_FAILED)
+    if standing.suspension is not None:
+        return Held(claim, standing.suspension, policy.version, held)
     if standing.already_paid:
         return reject(SubsidyRejection.DUPLICATE_CLAIM)
     envelope = policy.year_envelopes_yuan.get(completed_on.year)

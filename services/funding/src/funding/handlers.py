@@ -1,20 +1,23 @@
 """Use cases: one short script per incoming event or finance command."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
-from funding.domain import Approved, Claim, Rejected, decide_reservation, decide_subsidy, release
+from funding.domain import Approved, Claim, Held, Rejected, decide_reservation, decide_subsidy, release
 from funding.policy import Policy
-from funding.store import DECIDED, FundingStore
+from funding.store import SETTLED, FundingStore
 from plan_events import (
     EnrollmentWithdrawn,
     Event,
+    InstitutionReinstated,
+    InstitutionSuspended,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,
     TierCompleted,
     TraineeEnrolled,
 )
+from plan_events.calendar import plan_today
 from plan_runtime import Connection, emit
 from plan_runtime.errors import ApiError
 
@@ -39,22 +42,55 @@ async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: 
     return []
 
 
-async def on_tier_completed(conn: Connection, event: TierCompleted, policy: Policy) -> list[Event]:
+async def on_tier_completed(
+    conn: Connection, event: TierCompleted, policy: Policy, today: date | None = None
+) -> list[Event]:
     """Decide the subsidy for a completion; returns the decision's event for the outbox."""
     if policy.rate(event.tier) is None:
         return []  # a basic completion: not paid from this fund, nothing to decide or announce
     store, claim = FundingStore(conn), claim_of(event)
-    standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(event.completed_on))
-    if standing.status in DECIDED:
-        return []  # the same completion again under a new event id: decided once
-    decision = decide_subsidy(claim, event.passed, event.completed_on, standing, policy)
+    if event.institution_status is not None and event.institution_status_seq is not None:
+        await store.note_institution(event.institution_id, event.institution_status, event.institution_status_seq, None)
+    return await _decide(store, claim, event.passed, event.completed_on, policy, today or plan_today(), event)
+
+
+async def _decide(
+    store: FundingStore, claim: Claim, passed: bool, completed_on: date, policy: Policy, today: date, cause: Event
+) -> list[Event]:
+    standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(completed_on))
+    if standing.status in SETTLED:
+        return []  # the same completion again under a new event id: decided (or held) once
+    decision = decide_subsidy(claim, passed, completed_on, standing, policy, today)
     if decision is None:
         return []
+    if isinstance(decision, Held):
+        await store.hold(decision, completed_on, passed, caused_by=cause.event_id)
+        return []
     if isinstance(decision, Approved):
-        subsidy_id = await store.approve(decision, event.completed_on, caused_by=event.event_id)
-        return [approved_event(decision, subsidy_id, event)]
-    await store.reject(decision, event.completed_on, caused_by=event.event_id)
-    return [rejected_event(decision, event)]
+        subsidy_id = await store.approve(decision, completed_on, caused_by=cause.event_id)
+        return [approved_event(decision, subsidy_id, cause)]
+    await store.reject(decision, completed_on, caused_by=cause.event_id)
+    return [rejected_event(decision, cause)]
+
+
+async def on_institution_suspended(conn: Connection, event: InstitutionSuspended, policy: Policy) -> list[Event]:
+    """From now on the institution's completions are held; its reservations stay until finance releases them."""
+    await FundingStore(conn).note_institution(event.institution_id, "suspended", event.status_seq, event.reason)
+    return []
+
+
+async def on_institution_reinstated(
+    conn: Connection, event: InstitutionReinstated, policy: Policy, today: date | None = None
+) -> list[Event]:
+    """Decide every completion held during the suspension, each as it would have been decided then."""
+    store = FundingStore(conn)
+    if await store.note_institution(event.institution_id, "active", event.status_seq, event.reason) != "active":
+        return []  # a newer suspension is already known: stay held
+    produced: list[Event] = []
+    for claim, passed, completed_on in await store.held_claims(event.institution_id):
+        # the decision's cause is the reinstatement that released it
+        produced += await _decide(store, claim, passed, completed_on, policy, today or plan_today(), event)
+    return produced
 
 
 async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> list[Event]:
@@ -63,7 +99,7 @@ async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, 
         return []
     store, claim = FundingStore(conn), claim_of(event)
     standing = await store.standing(claim, capped=policy.capped)
-    if standing.status in DECIDED:
+    if standing.status in SETTLED:
         return []
     await store.withdraw(claim, release(claim, standing), caused_by=event.event_id)
     return []
@@ -100,6 +136,22 @@ def rejected_event(decision: Rejected, cause: Event) -> SubsidyRejected:
         reason=decision.reason,
         policy_version=decision.policy_version,
     )
+
+
+async def release_reservations(conn: Connection, institution_id: UUID, actor: str, reason: str) -> dict[str, object]:
+    """Finance gives a suspended institution's reservations back to the fund (its held completions stay held)."""
+    async with conn.transaction():
+        store = FundingStore(conn)
+        known = await store.institution_status(institution_id)
+        if known is None or known["status"] != "suspended":
+            raise ApiError(
+                409,
+                "institution_not_suspended",
+                "only a suspended institution's reservations can be released",
+                "institution_id",
+            )
+        count, yuan = await store.release_reservations(institution_id, actor, reason)
+        return {"institution_id": institution_id, "released_count": count, "released_yuan": yuan}
 
 
 async def create_payment_batch(

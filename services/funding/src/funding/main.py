@@ -11,7 +11,13 @@ from funding.api import build_router
 from funding.policy import load_policy
 from funding.settings import Settings
 from funding.store import FundingStore
-from plan_events import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
+from plan_events import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    TierCompleted,
+    TraineeEnrolled,
+)
 from plan_runtime import Inbox
 from plan_runtime.auth import role_guard
 from plan_runtime.http import dead_letter_router, service_app
@@ -42,6 +48,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                     TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
                     TierCompleted: partial(handlers.on_tier_completed, policy=policy),
                     EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
+                    InstitutionSuspended: partial(handlers.on_institution_suspended, policy=policy),
+                    InstitutionReinstated: partial(handlers.on_institution_reinstated, policy=policy),
                 },
             )
         ],

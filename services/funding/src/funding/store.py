@@ -5,11 +5,13 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from funding.domain import Approved, Claim, Rejected, Release, Reserve, Standing
+from funding.domain import Approved, Claim, Held, Rejected, Release, Reserve, Standing
+from plan_events import Tier
 from plan_runtime import Connection
 
-COMMITTED = ("reserved", "approved", "paid")
+COMMITTED = ("reserved", "held", "approved", "paid")
 DECIDED = ("approved", "rejected", "paid", "reversed", "withdrawn")
+SETTLED = (*DECIDED, "held")  # a completion seen again in one of these states changes nothing
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class FundingStore:
             """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
                  (SELECT status FROM subsidies WHERE enrollment_id = $1) AS status,
                  coalesce((SELECT amount_yuan FROM subsidies
-                           WHERE enrollment_id = $1 AND status = 'reserved'), 0) AS held,
+                           WHERE enrollment_id = $1 AND status IN ('reserved', 'held')), 0) AS held,
+                 (SELECT 'institution suspended' || coalesce(': ' || reason, '') FROM institutions
+                  WHERE institution_id = $4 AND status = 'suspended') AS suspension,
                  EXISTS (SELECT 1 FROM subsidies WHERE trainee_id = $2 AND tier = $3
                          AND status IN ('approved', 'paid') AND enrollment_id <> $1) AS paid,
                  CASE WHEN $6::bool THEN
@@ -77,8 +81,85 @@ class FundingStore:
         )
         assert row is not None, "the fund row is created at start-up"
         return Standing(
-            row["held"], row["paid"], row["available"], row["committed"], row["year_approved"], row["status"]
+            row["held"],
+            row["paid"],
+            row["available"],
+            row["committed"],
+            row["year_approved"],
+            row["status"],
+            row["suspension"],
         )
+
+    # --- institutions' standing, learnt from events ------------------------------------------
+
+    async def note_institution(self, institution_id: UUID, status: str, seq: int, reason: str | None) -> str:
+        """Keep the newest status (highest sequence) whichever event brought it; returns the status now."""
+        current: str = await self.conn.fetchval(
+            """WITH noted AS (
+                   INSERT INTO institutions AS i (institution_id, status, status_seq, reason)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (institution_id) DO UPDATE
+                   SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq,
+                       reason = coalesce(EXCLUDED.reason, i.reason), changed_at = now()
+                   WHERE EXCLUDED.status_seq > i.status_seq
+                      OR (EXCLUDED.status_seq = i.status_seq AND i.reason IS NULL AND EXCLUDED.reason IS NOT NULL)
+                   RETURNING status)
+               SELECT status FROM noted UNION ALL
+               SELECT status FROM institutions WHERE institution_id = $1 AND NOT EXISTS (SELECT 1 FROM noted)""",
+            institution_id,
+            status,
+            seq,
+            reason,
+        )
+        return current
+
+    async def institution_status(self, institution_id: UUID) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow("SELECT * FROM institutions WHERE institution_id = $1", institution_id)
+        return dict(row) if row else None
+
+    async def held_claims(self, institution_id: UUID) -> list[tuple[Claim, bool, date]]:
+        """The institution's held completions, locked, oldest first: (claim, passed, completed_on)."""
+        rows = await self.conn.fetch(
+            "SELECT enrollment_id, trainee_id, institution_id, tier, passed, completed_on FROM subsidies"
+            " WHERE institution_id = $1 AND status = 'held' ORDER BY completed_on, enrollment_id FOR UPDATE",
+            institution_id,
+        )
+        return [
+            (
+                Claim(r["enrollment_id"], r["trainee_id"], r["institution_id"], Tier(r["tier"])),
+                r["passed"],
+                r["completed_on"],
+            )
+            for r in rows
+        ]
+
+    async def release_reservations(self, institution_id: UUID, actor: str, reason: str) -> tuple[int, int]:
+        """Give an institution's reservations (open enrolments and held completions) back to the fund.
+        Returns (how many, yuan). A held completion stays held, now with nothing set aside."""
+        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
+        rows = await self.conn.fetch(
+            "SELECT id, amount_yuan FROM subsidies WHERE institution_id = $1 AND status IN ('reserved', 'held')"
+            " AND amount_yuan > 0 FOR UPDATE",
+            institution_id,
+        )
+        if not rows:
+            return 0, 0
+        ids, amounts = [r["id"] for r in rows], [r["amount_yuan"] for r in rows]
+        await self.conn.execute(
+            "UPDATE subsidies SET amount_yuan = 0,"
+            " status = CASE WHEN status = 'reserved' THEN 'released' ELSE status END WHERE id = ANY($1::uuid[])",
+            ids,
+        )
+        await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan - $1 WHERE id = 1", sum(amounts))
+        await self.conn.execute(
+            "INSERT INTO ledger (subsidy_id, entry, amount_yuan, actor, reason)"
+            " SELECT unnest($1::uuid[]), 'release', unnest($2::bigint[]), $3, $4",
+            ids,
+            amounts,
+            actor,
+            reason,
+        )
+        return len(rows), sum(amounts)
 
     async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
         await self._record(
@@ -105,6 +186,20 @@ class FundingStore:
             reserved=-decision.released,
             approved=decision.amount,
             entries=[("release", decision.released), ("approve", decision.amount)],
+        )
+
+    async def hold(self, decision: Held, completed_on: date, passed: bool, caused_by: UUID) -> None:
+        """No money moves: the reservation (if any) stays on the claim, which waits for reinstatement."""
+        await self._record(
+            decision.claim,
+            "held",
+            decision.reserved,
+            decision.reason,
+            decision.policy_version,
+            completed_on,
+            caused_by,
+            passed=passed,
+            entries=[],
         )
 
     async def reject(self, decision: Rejected, completed_on: date, caused_by: UUID) -> None:
@@ -146,6 +241,7 @@ class FundingStore:
         *,
         reserved: int = 0,
         approved: int = 0,
+        passed: bool | None = None,
         entries: list[tuple[str, int]],
     ) -> UUID:
         """One round trip: the claim's new status, the fund's running totals (its CHECK keeps the balance
@@ -154,13 +250,13 @@ class FundingStore:
         subsidy_id: UUID = await self.conn.fetchval(
             """WITH claim AS (
                    INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan,
-                                          reason, policy_version, completed_on, decided_at)
+                                          reason, policy_version, completed_on, decided_at, passed)
                    VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9,
-                           CASE WHEN $5 = 'reserved' THEN NULL ELSE now() END)
+                           CASE WHEN $5 IN ('reserved', 'held') THEN NULL ELSE now() END, $15)
                    ON CONFLICT (enrollment_id) DO UPDATE SET
                        status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
                        policy_version = EXCLUDED.policy_version, completed_on = EXCLUDED.completed_on,
-                       decided_at = EXCLUDED.decided_at
+                       decided_at = EXCLUDED.decided_at, passed = coalesce(EXCLUDED.passed, subsidies.passed)
                    RETURNING id),
                fund_moved AS (
                    UPDATE fund SET reserved_yuan = reserved_yuan + $10, approved_yuan = approved_yuan + $11
@@ -184,6 +280,7 @@ class FundingStore:
             caused_by,
             [e for e, _ in moves],
             [y for _, y in moves],
+            passed,
         )
         return subsidy_id
 
