@@ -66,7 +66,7 @@ def approval(done: TierCompleted) -> SubsidyApproved:
         institution_id=done.institution_id,
         tier=done.tier,
         amount_yuan=5000,
-        policy_version="2020-08-v1",
+        policy_version="2020-08-v2",
     )
 
 
@@ -177,7 +177,7 @@ async def test_changing_a_threshold_in_the_rules_changes_later_decisions_without
     assert ("1", False) in [(d["rule_version"], d["eligible"]) for d in history]
 
 
-async def test_a_person_eligible_by_both_routes_gets_one_notice(
+async def test_a_person_eligible_by_both_routes_and_in_any_spelling_gets_one_notice(
     infrastructure: Infrastructure, talent_card: TalentCard
 ) -> None:
     number = id_number()
@@ -186,8 +186,14 @@ async def test_a_person_eligible_by_both_routes_gets_one_notice(
     async with talent_card() as api, TopicWatcher(infrastructure.kafka, GreenCardEligible.topic) as topic:
         await send(infrastructure, done, approval(done))
         await topic.collect(lambda rs: bool(notices_for(rs, same_person)))
-        talent = await verify_all(api, await register(api, number, followers=3_000_000))
+        # registered in full-width digits: the same person enrollment knows by the ASCII number
+        full_width = number.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+        talent = await verify_all(api, await register(api, full_width, followers=3_000_000))
+        arabic_indic = number.translate(str.maketrans("0123456789X", "٠١٢٣٤٥٦٧٨٩x"))
+        again = await api.post("/talents", headers=OFFICE, json={"id_number": arabic_indic, "display_name": "Again"})
         records = await topic.collect(lambda rs: False, timeout=3)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "talent_exists"
+    assert talent["id_masked"] == number[:6] + "********" + number[14:]
     assert talent["person_id"] == same_person and talent["determination"]["eligible"]
     assert talent["determination"]["notice_id"] is None  # already noticed by the plan route
     assert notices_for(records, same_person) == []

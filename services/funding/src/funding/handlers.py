@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 
 from funding.domain import Approved, Claim, Held, Rejected, decide_reservation, decide_subsidy, release
 from funding.policy import Policy
-from funding.store import SETTLED, FundingStore
+from funding.store import DECIDED, SETTLED, FundingStore
 from plan_events import (
     EnrollmentWithdrawn,
     Event,
@@ -58,8 +58,8 @@ async def _decide(
     store: FundingStore, claim: Claim, passed: bool, completed_on: date, policy: Policy, today: date, cause: Event
 ) -> list[Event]:
     standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(completed_on))
-    if standing.status in SETTLED:
-        return []  # the same completion again under a new event id: decided (or held) once
+    if standing.status in DECIDED or (standing.status == "held" and standing.suspension):
+        return []  # the same completion again under a new event id: decided once; held while suspended
     decision = decide_subsidy(claim, passed, completed_on, standing, policy, today)
     if decision is None:
         return []
