@@ -50,20 +50,54 @@ class InvalidEvent(ValueError):
     """A known type and version whose body breaks its contract."""
 
 
+MAX_DEPTH = 32  # our events nest two levels; anything deeper is not one of them
+MAX_INT_DIGITS = 30  # a yuan amount or an offset has far fewer; Python refuses > 4,300 digits anyway
+MAX_REASON = 1_000  # characters of a reason kept for people
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS + 1:
+        raise ValueError(f"an integer of {len(text)} characters")
+    return int(text)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest, walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Event:
-    """Parse a Kafka value into its contract, or raise one of the errors above with the reason."""
+    """Parse a Kafka value into its contract, or raise one of the errors above with the reason.
+
+    Whatever the bytes, only these three errors come out: bad UTF-8, bad JSON, huge integers, NaN,
+    nesting deeper than the C parser's recursion limit or than MAX_DEPTH are all `Undecodable`."""
     try:
-        body = json.loads(raw or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Undecodable(f"not JSON: {error}") from error
+        body = json.loads(raw or b"", parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise Undecodable(f"not JSON: {type(error).__name__}: {str(error)[:200]}") from error
     if not isinstance(body, dict):
         raise Undecodable("not a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise Undecodable(f"nested deeper than {MAX_DEPTH} levels")
     kind, version = body.get("type"), body.get("version")
     model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
     if model is None or model not in expected:
-        raise UnknownEvent(f"unknown event type/version: {kind!r} v{version!r}")
+        raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{str(version)[:20]}")
     try:
         return model.model_validate(body)
     except ValidationError as error:
         fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise InvalidEvent(f"invalid {kind} v{version}: {fields}") from error
+        raise InvalidEvent(f"invalid {kind} v{version}: {fields}"[:MAX_REASON]) from error
+    except Exception as error:  # a validator that fails in another way is still this message's fault
+        raise InvalidEvent(f"invalid {kind} v{version}: {type(error).__name__}: {str(error)[:200]}") from error

@@ -15,6 +15,7 @@ Offsets are committed by the caller only after this transaction committed; a tra
 """
 
 import base64
+import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from plan_events import Event, InvalidEvent, MessageDeadLettered, Undecodable, UnknownEvent, decode
+from plan_events.dead_letter import EXCERPT_BYTES
 from plan_runtime.db import Connection
 from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
@@ -144,7 +146,8 @@ class Inbox:
             return
         log.warning("dead letter %s %s[%d]@%d: %s", self.consumer, record.topic, record.partition, record.offset, error)
         outcome.dead_letters.append(error)
-        key = record.key.decode(errors="replace") if record.key else None
+        key = record.key[:200].decode(errors="replace") if record.key else None  # a key may be any bytes
+        value = record.value or b""
         outgoing.append(
             MessageDeadLettered.create(
                 source=self.source,
@@ -155,7 +158,10 @@ class Inbox:
                 original_partition=record.partition,
                 original_offset=record.offset,
                 original_key=key,
-                raw_base64=base64.b64encode(record.value or b"").decode(),
-                error=error,
+                raw_base64=base64.b64encode(value[:EXCERPT_BYTES]).decode(),
+                raw_size=len(value),
+                raw_sha256=hashlib.sha256(value).hexdigest(),
+                raw_truncated=len(value) > EXCERPT_BYTES,
+                error=error[:2_000],
             )
         )
