@@ -6,7 +6,7 @@ from plan_runtime.health import Health
 from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
 from plan_runtime.outbox import KafkaPublisher, Relay, emit
 from plan_runtime.settings import RuntimeSettings
-from plan_runtime.subscription import subscribe
+from plan_runtime.subscription import Subscription
 from plan_runtime.topics import ensure_topics
 
 __all__ = [
@@ -19,9 +19,9 @@ __all__ = [
     "Refused",
     "Relay",
     "RuntimeSettings",
+    "Subscription",
     "create_pool",
     "emit",
     "ensure_topics",
     "migrate",
-    "subscribe",
 ]

@@ -1,4 +1,4 @@
-"""Operators list dead letters and replay them once the cause is fixed."""
+"""Operators list dead letters and replay them once the cause is fixed; likewise parked outbox rows."""
 
 import uuid
 from dataclasses import dataclass
@@ -50,3 +50,34 @@ async def replay(conn: Connection, dead_letter_id: int) -> bool:
         await emit_raw(conn, uuid.uuid4(), row["topic"], row["key"], row["value"] or b"")
         await conn.execute("UPDATE dead_letters SET replayed_at = now() WHERE id = $1", row["id"])
     return True
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    id: int
+    event_id: uuid.UUID
+    topic: str
+    size: int
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    parked_at: datetime
+
+
+async def list_parked(conn: Connection, limit: int = 100) -> list[ParkedRow]:
+    rows = await conn.fetch(
+        """SELECT id, event_id, topic, octet_length(value) AS size, attempts, last_error, created_at, parked_at
+           FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT $1""",
+        limit,
+    )
+    return [ParkedRow(**dict(r)) for r in rows]
+
+
+async def retry_parked(conn: Connection, row_id: int) -> bool:
+    """Unpark a row: the relay tries it again (`max_attempts` more times). False if no such parked row."""
+    done = await conn.execute(
+        "UPDATE outbox SET parked_at = NULL, attempts = 0 WHERE id = $1 AND parked_at IS NOT NULL"
+        " AND published_at IS NULL",
+        row_id,
+    )
+    return bool(done.endswith(" 1"))

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Health:
     def healthy(self) -> bool:
         return all(ok for ok, _, _ in self.parts.values())
 
-    def report(self) -> dict[str, object]:
+    def report(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.healthy else "unhealthy",
             "parts": {

@@ -2,16 +2,16 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from plan_runtime.consumer import Inbox
-from plan_runtime.dead_letters import list_dead_letters, replay
+from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.errors import ApiError
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
@@ -44,7 +44,7 @@ def service_app(
     description: str,
     settings: RuntimeSettings,
     source: str,
-    migrations: Path,
+    migrations: FilePath,
     inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
     routers: Sequence[APIRouter] = (),
     prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
@@ -61,10 +61,30 @@ def service_app(
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
 
-    @app.get("/health", tags=["operations"], summary="Database, broker, relay and consumer status")
-    async def health(request: Request) -> JSONResponse:
+    async def ready(request: Request) -> JSONResponse:
         report = await request.app.state.runtime.check()
         return JSONResponse(report, 200 if report["status"] == "ok" else 503)
+
+    app.add_api_route(
+        "/health/ready",
+        ready,
+        methods=["GET"],
+        tags=["operations"],
+        summary="Readiness: database, broker, each consumer (alive, assigned, polling, lag) and the relay",
+        responses={503: {"description": "not ready: `problems` says why"}},
+    )
+    app.add_api_route(
+        "/health",
+        ready,
+        methods=["GET"],
+        tags=["operations"],
+        summary="The same as /health/ready",
+        responses={503: {"description": "not ready: `problems` says why"}},
+    )
+
+    @app.get("/health/live", tags=["operations"], summary="Liveness: the process answers")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
 
     for router in routers:
         app.include_router(router)
@@ -76,12 +96,14 @@ def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
     router = APIRouter(prefix="/dead-letters", tags=["operations"], dependencies=[Depends(guard)])
 
     @router.get("", summary="Dead letters not yet replayed (or all, with include_replayed)")
-    async def listing(request: Request, include_replayed: bool = False, limit: int = 100) -> list[Any]:
+    async def listing(
+        request: Request, include_replayed: bool = False, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
             return list(await list_dead_letters(conn, include_replayed, limit))
 
     @router.post("/{dead_letter_id}/replay", summary="Put the original message back on its topic")
-    async def replay_one(request: Request, dead_letter_id: int) -> dict[str, Any]:
+    async def replay_one(request: Request, dead_letter_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
             if not await replay(conn, dead_letter_id):
                 raise ApiError(
@@ -89,4 +111,20 @@ def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
                 )
         return {"replayed": dead_letter_id}
 
+    parked = APIRouter(prefix="/outbox/parked", tags=["operations"], dependencies=[Depends(guard)])
+
+    @parked.get("", summary="Outbox rows the broker refused for good, with their errors")
+    async def parked_rows(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return list(await list_parked(conn, limit))
+
+    @parked.post("/{row_id}/retry", summary="Give a parked row back to the relay (after fixing its cause)")
+    async def retry_one(request: Request, row_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            if not await retry_parked(conn, row_id):
+                raise ApiError(404, "parked_row_not_found", f"no parked outbox row {row_id}", "row_id")
+        request.app.state.runtime.relay.wake()
+        return {"retrying": row_id}
+
+    router.include_router(parked)
     return router

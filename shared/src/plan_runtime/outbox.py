@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -19,7 +19,8 @@ from plan_events import Event
 from plan_runtime.db import Connection
 from plan_runtime.faults import fault_point
 from plan_runtime.health import Health
-from plan_runtime.transient import retrying
+from plan_runtime.limits import MAX_REQUEST_BYTES
+from plan_runtime.transient import is_transient, retrying
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class KafkaPublisher:
             linger_ms=5,
             request_timeout_ms=10_000,
             max_batch_size=256 * 1024,
+            max_request_size=MAX_REQUEST_BYTES,
         )
 
     async def start(self) -> None:
@@ -97,30 +99,71 @@ class Relay:
         batch_size: int = 1000,
         poll_seconds: float = 1.0,
         max_wait: float = 10.0,
+        max_attempts: int = 3,
     ) -> None:
         self.pool, self.schema, self.publisher, self.health = pool, schema, publisher, health
         self.batch_size, self.poll_seconds, self.max_wait = batch_size, poll_seconds, max_wait
+        self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._stopping = False
+        self.restarts = 0
 
     async def relay_once(self) -> int:
-        """Publish one batch of committed, unpublished rows; returns how many were published."""
+        """Publish one batch of committed, unpublished rows; returns how many rows it settled.
+
+        If the broker refuses the batch for good (not a transient fault), the rows are published one by
+        one: each that still fails gets an attempt and its error, and is parked at `max_attempts`. Rows of
+        the batch that had already reached the broker may go out twice then; consumers absorb that."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL"
+                "SELECT id, topic, key, value, attempts FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
             if not rows:
                 return 0
             fault_point("relay.after_claim")
-            await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
+            try:
+                await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
+                published = [r["id"] for r in rows]
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                published = await self._one_by_one(conn, rows)
             fault_point("relay.after_publish")
             await conn.execute(
                 "UPDATE outbox o SET published_at = now() FROM unnest($1::bigint[]) AS p(id) WHERE o.id = p.id",
-                [r["id"] for r in rows],
+                published,
             )
         return len(rows)
+
+    async def _one_by_one(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
+        published: list[int] = []
+        for row in rows:
+            try:
+                await self.publisher.publish([(row["topic"], row["key"], row["value"])])
+                published.append(row["id"])
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                parked = row["attempts"] + 1 >= self.max_attempts
+                reason = f"{type(error).__name__}: {error}"[:2_000]
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+                    " parked_at = CASE WHEN $3 THEN now() END WHERE id = $1",
+                    row["id"],
+                    reason,
+                    parked,
+                )
+                log.error(
+                    "relay %s: row %d to %s refused (%s)%s",
+                    self.schema,
+                    row["id"],
+                    row["topic"],
+                    reason,
+                    "; parked" if parked else "",
+                )
+        return published
 
     async def drain(self) -> int:
         total = 0
@@ -134,17 +177,27 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Until stopped: drain, then wait for a NOTIFY or the poll interval. Transient errors back off."""
+        """Until stopped: drain, then wait for a NOTIFY or the poll interval. Transient errors back off;
+        any other error is reported and the loop starts again after a growing pause: never silently gone."""
         listener = asyncio.create_task(self._listen())
+        backoff = 0.5
         try:
             while not self._stopping:
-                async for attempt in retrying(self.max_wait):
-                    with attempt:
-                        try:
-                            published = await self.drain()
-                        except Exception as error:
-                            self.health.failing("outbox-relay", error)
-                            raise
+                try:
+                    async for attempt in retrying(self.max_wait):
+                        with attempt:
+                            try:
+                                published = await self.drain()
+                            except Exception as error:
+                                self.health.failing("outbox-relay", error)
+                                raise
+                except Exception:
+                    self.restarts += 1
+                    log.exception("relay %s failed; starting again in %.1fs", self.schema, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_wait)
+                    continue
+                backoff = 0.5
                 if published:
                     log.debug("relay %s published %d", self.schema, published)
                 self.health.ok("outbox-relay")
@@ -153,6 +206,9 @@ class Relay:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
             listener.cancel()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     async def _listen(self) -> None:
         """LISTEN wakes the relay as soon as a transaction with events commits; polling stays."""

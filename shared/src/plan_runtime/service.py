@@ -1,4 +1,4 @@
-"""The life of one service process: pool, migrations, subscribers, relay, /health.
+"""The life of one service process: pool, migrations, consumers, relay, health.
 
 Each service's composition root calls `running(...)` inside its FastAPI lifespan and adds its
 own routes; this module is the part that is the same for all of them.
@@ -7,13 +7,14 @@ own routes; this module is the part that is the same for all of them.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.db import create_pool
@@ -21,7 +22,7 @@ from plan_runtime.health import Health
 from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
 from plan_runtime.outbox import KafkaPublisher, Relay
 from plan_runtime.settings import RuntimeSettings
-from plan_runtime.subscription import subscribe
+from plan_runtime.subscription import Subscription
 from plan_runtime.transient import retrying
 
 log = logging.getLogger(__name__)
@@ -33,24 +34,74 @@ class Runtime:
     pool: asyncpg.Pool
     health: Health
     relay: Relay
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
-    async def check(self) -> dict[str, object]:
-        """Live checks of the database and the broker, on top of the parts' last reports."""
+    async def check(self) -> dict[str, Any]:
+        """Readiness: live checks of the database, the broker, each consumer and the relay."""
+        settings, health = self.settings, self.health
         try:
             async with asyncio.timeout(3):
-                await self.pool.fetchval("SELECT 1")
-            self.health.ok("database")
+                outbox = await self.pool.fetchrow(
+                    """SELECT count(*) FILTER (WHERE parked_at IS NULL) AS unpublished,
+                              count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
+                              extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL))
+                                  AS oldest_seconds
+                       FROM outbox WHERE published_at IS NULL"""
+                )
+            health.ok("database")
         except Exception as error:
-            self.health.failing("database", error)
+            outbox = None
+            health.failing("database", error)
         producer: AIOKafkaProducer = self.relay.publisher.producer  # type: ignore[attr-defined]
         try:
             async with asyncio.timeout(3):
                 await producer.client.fetch_all_metadata()
-            self.health.ok("broker")
+            health.ok("broker")
         except Exception as error:
-            self.health.failing("broker", error)
-        return self.health.report()
+            health.failing("broker", error)
+        report = health.report()
+        problems: list[str] = [f"{name}: {part['detail']}" for name, part in report["parts"].items() if not part["ok"]]
+        now = time.monotonic()
+        consumers: dict[str, Any] = {}
+        for subscription in self.subscriptions:
+            state, name = subscription.state, subscription.part
+            task = self.tasks.get(name)
+            poll_age = None if state.last_poll is None else round(now - state.last_poll, 1)
+            consumers[name] = {
+                "task_alive": task is not None and not task.done(),
+                "partitions_assigned": state.assigned,
+                "seconds_since_last_poll": poll_age,
+                "lag": state.lag,
+                "restarts": state.restarts,
+            }
+            if task is None or task.done():
+                problems.append(f"{name}: task is not running")
+            elif poll_age is None or poll_age > settings.ready_max_poll_age_seconds:
+                problems.append(f"{name}: no successful poll for {poll_age or round(now - state.started, 1)} s")
+            elif state.assigned == 0 and now - state.started > settings.ready_max_poll_age_seconds:
+                problems.append(f"{name}: no partition assigned")
+        relay_task = self.tasks.get("relay")
+        relay: dict[str, Any] = {"task_alive": relay_task is not None and not relay_task.done()}
+        if outbox is not None:
+            oldest = outbox["oldest_seconds"]
+            relay |= {
+                "unpublished": outbox["unpublished"],
+                "parked": outbox["parked"],
+                "oldest_unpublished_seconds": None if oldest is None else round(float(oldest), 1),
+            }
+            if oldest is not None and oldest > settings.ready_max_outbox_age_seconds:
+                problems.append(f"outbox-relay: a row has waited {round(float(oldest))} s to be published")
+        relay["restarts"] = self.relay.restarts
+        if not relay["task_alive"]:
+            problems.append("outbox-relay: task is not running")
+        return {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "consumers": consumers,
+            "relay": relay,
+            "parts": report["parts"],
+        }
 
 
 @contextlib.asynccontextmanager
@@ -82,29 +133,37 @@ async def running(
         settings.relay_batch_size,
         settings.relay_poll_seconds,
         settings.retry_max_seconds,
+        settings.relay_max_attempts,
     )
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
-    for inbox in inboxes(pool):
-        subscribe(
-            broker,
-            inbox,
-            health,
-            batch_size=settings.consumer_batch_size,
-            max_wait=settings.retry_max_seconds,
-        )
     runtime = Runtime(settings, pool, health, relay)
-    runtime.tasks.append(asyncio.create_task(relay.run(), name=f"{source}-relay"))
-    await broker.start()
+    for inbox in inboxes(pool):
+        instance = f"{settings.consumer_instance_id}-{inbox.consumer}" if settings.consumer_instance_id else None
+        runtime.subscriptions.append(
+            Subscription(
+                settings.kafka_bootstrap_servers,
+                inbox,
+                health,
+                batch_size=settings.consumer_batch_size,
+                max_wait=settings.retry_max_seconds,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+                group_instance_id=instance,
+            )
+        )
+    runtime.tasks["relay"] = asyncio.create_task(relay.run(), name=f"{source}-relay")
+    for subscription in runtime.subscriptions:
+        runtime.tasks[subscription.part] = asyncio.create_task(subscription.run(), name=subscription.part)
     log.info("%s: running", source)
     try:
         yield runtime
     finally:
-        await broker.stop()
+        for subscription in runtime.subscriptions:
+            subscription.stop()
         relay.stop()  # a graceful stop never leaves a published batch unmarked (no duplicate on restart)
-        _, late = await asyncio.wait(runtime.tasks, timeout=settings.retry_max_seconds + 15)
+        tasks = list(runtime.tasks.values())
+        _, late = await asyncio.wait(tasks, timeout=settings.retry_max_seconds + 15)
         for task in late:
             task.cancel()
-        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await publisher.stop()
         await pool.close()
         log.info("%s: stopped", source)

@@ -16,3 +16,16 @@ class RuntimeSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     retry_max_seconds: float = Field(default=10.0, gt=0, description="cap of transient back-off")
     db_pool_size: int = Field(default=10, ge=2)
+    consumer_session_timeout_ms: int = Field(
+        default=10_000, ge=1_000, le=300_000, description="how long the group waits for a silent member"
+    )
+    consumer_instance_id: str | None = Field(
+        default=None,
+        description="static group membership (group.instance.id): a restarted process with the same id gets "
+        "its partitions back at once; give every replica its own",
+    )
+    relay_max_attempts: int = Field(default=3, ge=1, le=100, description="tries before a refused row is parked")
+    ready_max_poll_age_seconds: float = Field(default=15, gt=0, description="a consumer silent longer is not ready")
+    ready_max_outbox_age_seconds: float = Field(
+        default=120, gt=0, description="an unpublished row older than this makes the service not ready"
+    )

@@ -1,65 +1,156 @@
-"""The one FastStream subscriber shape every service uses: raw batches in, inbox, then commit."""
+"""Consuming raw records with aiokafka: batch in, inbox, then commit exactly the offsets applied.
 
+We consume through aiokafka directly rather than through FastStream's subscriber (docs in README,
+"Delivery"): FastStream's batch parser decodes every header before the handler runs and, under
+`AckPolicy.MANUAL`, only logs that failure; its `ack()` then commits the consumer's position with no
+offsets, across partitions, past the batch it never handed over. Here nothing is decoded before the
+inbox (it takes `value` and `key` as bytes and never reads headers), and:
+
+- offsets are explicit: after the inbox transaction committed, each partition of the batch is
+  committed at `last offset + 1`, never `commit()` with no arguments;
+- a batch that cannot be applied (the database is down past the retry budget) is neither committed
+  nor skipped: every partition of it is sought back to its first offset and read again;
+- the consuming task is supervised: an unexpected error restarts it (a new consumer, rejoining the
+  group) with a growing back-off, and `/health` says so meanwhile;
+- it reports what readiness needs: the task alive, partitions assigned, the last successful poll and
+  the records behind the end of each partition (the lag).
+"""
+
+import asyncio
+import contextlib
 import logging
-from typing import Any
+import time
+from dataclasses import dataclass, field
 
-from aiokafka.errors import CommitFailedError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.faults import fault_point
 from plan_runtime.health import Health
+from plan_runtime.limits import MAX_PARTITION_FETCH_BYTES
 from plan_runtime.transient import retrying
 
 log = logging.getLogger(__name__)
 
 
-async def _keep_raw(msg: KafkaMessage) -> Any:
-    """Bodies are decoded by the inbox, which can park a bad one; FastStream must not choke first."""
-    return msg.body
+@dataclass
+class ConsumerState:
+    """What `/health` reads of one consumer."""
+
+    started: float = field(default_factory=time.monotonic)
+    assigned: int = 0
+    last_poll: float | None = None  # monotonic time of the last poll that worked
+    lag: int | None = None  # records behind the end of the assigned partitions
+    restarts: int = 0
 
 
-def subscribe(
-    broker: KafkaBroker,
-    inbox: Inbox,
-    health: Health,
-    *,
-    batch_size: int = 500,
-    max_wait: float = 10.0,
-    give_up_after: float = 60.0,
-) -> None:
-    """Consume `inbox.topics` in group `inbox.consumer`; commit offsets only after the DB commit."""
-    part = f"consumer:{inbox.consumer}"
+class Subscription:
+    """One member of the consumer group `inbox.consumer`, reading `inbox.topics`."""
 
-    async def on_batch(body: Any, msg: KafkaMessage) -> None:
-        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        try:
-            async for attempt in retrying(max_wait, give_up_after):
-                with attempt:
-                    outcome = await inbox.process(records)
-        except Exception as error:
-            health.failing(part, error)
-            log.error("%s: batch of %d not applied, will be re-read: %s", part, len(records), error)
-            await msg.nack()  # seek back: nothing of this batch is committed
-            return
-        fault_point("consumer.after_commit")
-        try:
-            await msg.ack()
-        except CommitFailedError as error:  # a rebalance: the records come again, the inbox skips them
-            log.warning("%s: offset commit failed (%s); redelivery will be absorbed", part, error)
-        health.ok(
-            part,
-            f"applied {outcome.applied}, duplicates {outcome.duplicates}, dead letters {len(outcome.dead_letters)}",
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        inbox: Inbox,
+        health: Health,
+        *,
+        batch_size: int = 500,
+        max_wait: float = 10.0,
+        give_up_after: float = 60.0,
+        session_timeout_ms: int = 10_000,
+        group_instance_id: str | None = None,
+    ) -> None:
+        self.bootstrap_servers, self.inbox, self.health = bootstrap_servers, inbox, health
+        self.batch_size, self.max_wait, self.give_up_after = batch_size, max_wait, give_up_after
+        self.session_timeout_ms, self.group_instance_id = session_timeout_ms, group_instance_id
+        self.part = f"consumer:{inbox.consumer}"
+        self.state = ConsumerState()
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        """Consume until stopped; if consuming fails in any way, report it and start again."""
+        backoff = 0.5
+        self.health.ok(self.part, "starting")
+        while not self._stopping:
+            try:
+                await self._consume()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.state.restarts += 1
+                self.health.failing(self.part, error)
+                log.exception("%s: consumer failed; restarting in %.1fs", self.part, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_wait)
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self.inbox.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.inbox.consumer,
+            group_instance_id=self.group_instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 4, 100),
         )
 
-    health.ok(part, "subscribed")
-    broker.subscriber(
-        *inbox.topics,
-        group_id=inbox.consumer,
-        batch=True,
-        max_records=batch_size,
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-        decoder=_keep_raw,
-    )(on_batch)
+    async def _consume(self) -> None:
+        consumer = self._consumer()
+        await consumer.start()
+        self.health.ok(self.part, "consuming")
+        try:
+            while not self._stopping:
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                self.state.last_poll = time.monotonic()
+                self.state.assigned = len(consumer.assignment())
+                if batches and not await self._apply(consumer, batches):
+                    await asyncio.sleep(min(self.max_wait, 2.0))  # the database is away: do not spin
+                await self._measure_lag(consumer)
+        finally:
+            await consumer.stop()
+
+    async def _apply(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        records = [record for part in batches.values() for record in part]
+        try:
+            async for attempt in retrying(self.max_wait, self.give_up_after):
+                with attempt:
+                    outcome = await self.inbox.process(records)
+        except Exception as error:
+            self.health.failing(self.part, error)
+            log.error("%s: batch of %d not applied, will be re-read: %s", self.part, len(records), error)
+            for partition, part in batches.items():
+                # nothing of this batch is committed or skipped; if revoked meanwhile, its new owner reads
+                # from the committed offset
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(partition, part[0].offset)
+            return False
+        fault_point("consumer.after_commit")
+        offsets = {partition: OffsetAndMetadata(part[-1].offset + 1, "") for partition, part in batches.items()}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:  # a rebalance: redelivery is absorbed by the inbox
+            log.warning("%s: offset commit failed (%s); redelivery will be absorbed", self.part, error)
+        self.health.ok(
+            self.part,
+            f"applied {outcome.applied}, duplicates {outcome.duplicates}, dead letters {len(outcome.dead_letters)}",
+        )
+        return True
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag = 0
+        try:
+            for partition in consumer.assignment():
+                end = consumer.highwater(partition)
+                if end is not None:
+                    lag += max(0, end - await consumer.position(partition))
+        except (KafkaError, IllegalStateError):  # a rebalance between the two calls: measure next time
+            return
+        self.state.lag = lag

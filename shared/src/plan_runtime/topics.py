@@ -5,6 +5,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from plan_events import TOPICS
+from plan_runtime.limits import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,15 @@ async def ensure_topics(bootstrap_servers: str, partitions: int = 6, topics: tup
         missing = [t for t in topics if t not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                [
+                    NewTopic(
+                        name=t,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+                    )
+                    for t in missing
+                ]
             )
             log.info("created topics %s", ", ".join(missing))
         return missing
