@@ -9,6 +9,7 @@ ids are handed out before commit, so a late-committing row with a lower id is st
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -64,6 +65,13 @@ class Publisher(Protocol):
         """Return only when the broker acknowledged every message; raise otherwise."""
 
 
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+class UnpublishableTopic(ValueError):
+    """Not a legal Kafka topic name: refused here, before the producer asks the broker about it for ever."""
+
+
 class KafkaPublisher:
     """An idempotent producer: acks=all, retries without duplicates within its session."""
 
@@ -85,6 +93,9 @@ class KafkaPublisher:
         await self.producer.stop()
 
     async def publish(self, messages: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+        for topic, _, _ in messages:
+            if not _TOPIC.fullmatch(topic):
+                raise UnpublishableTopic(f"{topic[:300]!r} is not a legal Kafka topic name")
         futures = [await self.producer.send(topic, value, key=key) for topic, key, value in messages]
         await asyncio.gather(*futures)
 
