@@ -25,12 +25,14 @@ def url(name: str) -> str:
 
 
 def environment(name: str) -> dict[str, str]:
-    _, schema, _ = SERVICES[name]
+    _, schema, port = SERVICES[name]
     values = secrets.load()
     return {
         "DATABASE_URL": postgres.service_url(schema),
         "DB_SCHEMA": schema,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
+        # static group membership: a process restarted on this port gets its partitions back at once
+        "CONSUMER_INSTANCE_ID": f"{name}-{port}",
         **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")},
     }
 

@@ -101,7 +101,7 @@ async def test_a_professional_completion_is_paid_900_once_even_twice_delivered_a
     assert (approved["amount_yuan"], approved["tier"], approved["policy_version"]) == (
         900,
         "professional",
-        "2020-08-v1",
+        "2020-08-v2",
     )
     assert approved["causation_id"] == str(done.event_id)
     assert (fund["approved_yuan"], fund["reserved_yuan"], fund["available_yuan"]) == (900, 0, 10_000_000 - 900)

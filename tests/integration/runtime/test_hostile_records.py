@@ -11,19 +11,38 @@ import json
 import uuid
 from dataclasses import dataclass
 
+import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from plan_events import MessageDeadLettered, TraineeEnrolled, decode
+from funding.main import build_app
+from funding.settings import Settings
+from plan_events import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    MessageDeadLettered,
+    TierCompleted,
+    TraineeEnrolled,
+    decode,
+)
 from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
 from plan_runtime.dead_letters import list_parked, retry_parked
 from plan_runtime.outbox import emit_raw
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema
 from tests.integration.runtime.test_delivery import prepare
-from tests.support.kafka import TopicWatcher, committed, eventually
+from tests.support.kafka import TopicWatcher, committed, eventually, group_starts_at_end
 from tests.support.plan import enrolment
+from tests.support.services import serving
 
 TOPIC = TraineeEnrolled.topic
+FUNDING_INPUTS = (
+    TOPIC,
+    TierCompleted.topic,
+    EnrollmentWithdrawn.topic,
+    InstitutionSuspended.topic,
+    InstitutionReinstated.topic,
+)
 
 
 @dataclass(frozen=True)
@@ -147,3 +166,44 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_relay_goes_on(
         str(after.event_id),
     }
     assert await schema.count("SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL") == 0
+
+
+async def test_readiness_turns_red_within_seconds_when_a_consumer_task_dies(
+    infrastructure: Infrastructure, schema: Schema
+) -> None:
+    settings = Settings(
+        database_url=infrastructure.database_url,
+        db_schema=schema.name,
+        kafka_bootstrap_servers=infrastructure.kafka,
+        consumer_group=f"funding-{schema.name}",
+        finance_api_key="finance-test-key",
+        relay_poll_seconds=0.2,
+        retry_max_seconds=2,
+    )  # type: ignore[call-arg]
+    app = build_app(settings)
+    await group_starts_at_end(infrastructure.kafka, settings.consumer_group or "", *FUNDING_INPUTS)
+    async with serving(app) as api:
+
+        async def ready() -> bool:
+            return (await api.get("/health/ready")).status_code == 200
+
+        await eventually(ready, timeout=30)
+        await eventually(lambda: _caught_up(api), timeout=30)
+        report = (await api.get("/health/ready")).json()
+        [consumer] = report["consumers"].values()
+        live_before = (await api.get("/health/live")).status_code
+        task = app.state.runtime.tasks[f"consumer:funding-{schema.name}"]
+        task.cancel()  # the consumer dies
+        await asyncio.sleep(0.5)
+        dead = await api.get("/health/ready")
+        live_after = (await api.get("/health/live")).status_code
+
+    assert consumer["task_alive"] and consumer["partitions_assigned"] > 0 and consumer["lag"] == 0
+    assert report["relay"]["task_alive"] and report["relay"]["parked"] == 0
+    assert dead.status_code == 503 and any("task is not running" in p for p in dead.json()["problems"])
+    assert live_before == live_after == 200
+
+
+async def _caught_up(api: httpx.AsyncClient) -> bool:
+    report = (await api.get("/health/ready")).json()
+    return all(c["lag"] == 0 for c in report["consumers"].values())
