@@ -45,7 +45,7 @@ class TierCompleted(Event):
     # additive (v1): the institution's standing when the completion was recorded, so that funding holds a
     # suspended institution's completions whichever topic it reads first (see InstitutionSuspended)
     institution_status: InstitutionStatus | None = None
-    institution_status_seq: int | None = Field(default=None, ge=0)
+    institution_status_seq: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class EnrollmentWithdrawn(Event):
@@ -72,7 +72,7 @@ class InstitutionSuspended(Event):
     type: Literal["institution-suspended"] = "institution-suspended"
     version: Literal[1] = 1
     institution_id: UUID
-    status_seq: int = Field(ge=1)
+    status_seq: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(max_length=500)
 
 
@@ -83,5 +83,5 @@ class InstitutionReinstated(Event):
     type: Literal["institution-reinstated"] = "institution-reinstated"
     version: Literal[1] = 1
     institution_id: UUID
-    status_seq: int = Field(ge=1)
+    status_seq: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(max_length=500)

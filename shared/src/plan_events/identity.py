@@ -57,6 +57,10 @@ def _ascii(raw: str) -> str:
     return "".join(out)
 
 
+# prefixes in use that the list lacks: residence permits of Taiwan residents (港澳台居民居住证) use 830000
+_EXTRA_PREFIXES = {"83": "台湾居民居住证"}
+
+
 @dataclass(frozen=True)
 class Region:
     code: str
@@ -79,6 +83,7 @@ def region(code: str) -> Region:
     valid = len(code) == 6 and all("0" <= c <= "9" for c in code)
     info = numdb.get("cn/loc").info(code) if valid else []
     province = info[0][1].get("province") if info else None
+    province = province or (_EXTRA_PREFIXES.get(code[:2]) if valid else None)
     if not province:
         raise InvalidIdNumber(f"region code {code} is not an administrative division of the PRC")
     county = info[1][1].get("county") if len(info) > 1 else None
@@ -135,11 +140,11 @@ def pseudonymise(id_number: str, key: bytes) -> Pseudonym:
 
 IdNumber = Annotated[
     str,
-    AfterValidator(lambda value: canonical(value)),  # InvalidIdNumber is a ValueError: reported on the field
     Field(
         description="18-character PRC resident ID number; other digit forms (full-width, other scripts) "
         "are read as the same number",
         max_length=200,
     ),
+    AfterValidator(lambda value: canonical(value)),  # InvalidIdNumber is a ValueError: reported on the field
 ]
 """A request field holding an ID number: validated and put in canonical form at the edge."""

@@ -17,13 +17,13 @@ from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
 
 
-def _error_body(code: str, message: str, field: str | None, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, field: str | None, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
 async def _on_api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    return JSONResponse(_error_body(error.code, error.message, error.field), error.status)
+    return JSONResponse(error_body(error.code, error.message, error.field), error.status)
 
 
 async def _on_invalid_request(_: Request, error: Exception) -> JSONResponse:
@@ -33,7 +33,7 @@ async def _on_invalid_request(_: Request, error: Exception) -> JSONResponse:
     ]
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return JSONResponse(
-        _error_body("invalid_request", f"{first['field']}: {first['message']}", first["field"], problems=problems),
+        error_body("invalid_request", f"{first['field']}: {first['message']}", first["field"], problems=problems),
         422,
     )
 

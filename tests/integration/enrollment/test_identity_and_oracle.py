@@ -145,6 +145,13 @@ async def test_a_refusal_names_no_one_is_audited_and_a_probing_institution_is_fl
         probed = await api.post(
             "/cohorts", content=probe.encode(), headers={**prober, "Content-Type": "application/x-ndjson"}
         )
+        singles = [
+            await api.post("/enrollments", json=trainee(number=n), headers={**prober, "Idempotency-Key": f"p{i}"})
+            for i, n in enumerate(known[:3])
+        ]
+        replayed = await api.post(
+            "/enrollments", json=trainee(number=known[0]), headers={**prober, "Idempotency-Key": "p0"}
+        )
         lookups = (await api.get("/identity-lookups", headers=BUREAU)).json()
         flagged = (await api.get("/flagged-institutions", headers=BUREAU)).json()
         not_for_institutions = await api.get("/flagged-institutions", headers=prober)
@@ -153,9 +160,12 @@ async def test_a_refusal_names_no_one_is_audited_and_a_probing_institution_is_fl
     assert {r["error"]["code"] for r in results} == {"enrolled_elsewhere", "tier_out_of_order"}
     assert all(r["trainee_id"] is None for r in results)  # a refusal never confirms who the person is
     assert "Village Room" not in probed.text and village["X-Institution"] not in probed.text
+    assert [s.json()["error"]["code"] for s in singles] == ["enrolled_elsewhere"] * 3
+    assert "trainee_id" not in singles[0].text
+    assert replayed.status_code == 409 and replayed.headers.get("Idempotent-Replay") == "true"
     mine = [e for e in lookups if e["actor"] == f"institution:{prober['X-Institution']}"]
-    assert len(mine) == 20 and {e["action"] for e in mine} == {"identity_lookup"}
-    assert [(f["institution_id"], f["rows"], f["refused"]) for f in flagged] == [(prober["X-Institution"], 20, 20)]
+    assert len(mine) == 20 + 3 and {e["action"] for e in mine} == {"identity_lookup"}  # single refusals too
+    assert [(f["institution_id"], f["rows"], f["refused"]) for f in flagged] == [(prober["X-Institution"], 23, 23)]
     assert not_for_institutions.status_code == 401
 
 

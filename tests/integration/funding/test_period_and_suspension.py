@@ -101,6 +101,11 @@ async def test_a_suspended_institution_s_completions_are_held_released_and_decid
         await send(infrastructure, completion(during))  # reported after the suspension (no status on it)
         held = await _until(api, during.enrollment_id, "held")
         fund_held = (await api.get("/fund", headers=FINANCE)).json()
+        unpaid = await api.post(
+            "/payment-batches",
+            json={"institution_id": str(institution), "declared_count": 1, "declared_total_yuan": 900},
+            headers=FINANCE,
+        )
         release = await api.post(
             f"/institutions/{institution}/reservations/release",
             json={"reason": "suspended: free the money"},
@@ -120,6 +125,7 @@ async def test_a_suspended_institution_s_completions_are_held_released_and_decid
 
     assert held["status"] == "held" and held["reason"] == "institution suspended: audit of attendance"
     assert fund_held["reserved_yuan"] == 900 + 5000  # the held claim and the open senior course keep their money
+    assert unpaid.status_code == 409 and unpaid.json()["error"]["code"] == "institution_suspended"
     assert release.status_code == 200 and release.json()["released_yuan"] == 5900
     assert fund_released["reserved_yuan"] == 0
     assert [s["enrollment_id"] for s in listed] == [str(during.enrollment_id)]

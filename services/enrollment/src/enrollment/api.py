@@ -28,6 +28,7 @@ from plan_events import Tier
 from plan_events.calendar import plan_today
 from plan_runtime import Connection
 from plan_runtime.errors import ApiError
+from plan_runtime.http import error_body
 
 Caller = Annotated[Institution, Depends(institution)]
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="retry-safe writes: same key, same answer")]
@@ -61,9 +62,17 @@ def view(enrolment: dict[str, Any]) -> dict[str, Any]:
 
 
 async def idempotent(
-    request: Request, principal: str, key: str | None, status: int, action: Callable[[Connection], Awaitable[Any]]
+    request: Request,
+    principal: str,
+    key: str | None,
+    status: int,
+    action: Callable[[Connection], Awaitable[Any]],
+    keep_refusals: bool = False,
 ) -> JSONResponse:
-    """Run `action` once per (caller, Idempotency-Key): a retry gets the first answer, and nothing new."""
+    """Run `action` once per (caller, Idempotency-Key): a retry gets the first answer, and nothing new.
+
+    With `keep_refusals`, an action that refuses (ApiError) still commits what it wrote before refusing —
+    the audit of what the refusal revealed and the day's refusal count — and its answer is remembered."""
     fingerprint = hashlib.sha256(request.url.path.encode() + b"\n" + await request.body()).hexdigest()
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         if key is not None:
@@ -77,7 +86,12 @@ async def idempotent(
                         "Idempotency-Key",
                     )
                 return JSONResponse(first["body"], first["status_code"], headers={"Idempotent-Replay": "true"})
-        body = json_ready(await action(conn))
+        try:
+            body = json_ready(await action(conn))
+        except ApiError as refusal:
+            if not keep_refusals:
+                raise
+            body, status = error_body(refusal.code, refusal.message, refusal.field), refusal.status
         if key is not None:
             await EnrollmentStore(conn).remember_response(principal, key, status, body)
     return JSONResponse(body, status)
@@ -135,7 +149,7 @@ def institution_router() -> APIRouter:
             assert found is not None
             return view(found)
 
-        return await idempotent(request, str(who.id), idempotency_key, 201, action)
+        return await idempotent(request, str(who.id), idempotency_key, 201, action, keep_refusals=True)
 
     @router.post(
         "/cohorts",
@@ -323,6 +337,14 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
     ) -> list[dict[str, Any]]:
         async with request.app.state.runtime.pool.acquire() as conn:
             return await EnrollmentStore(conn).audit_entries("identity_lookup", limit, offset)
+
+    @router.get(
+        "/legacy-identities",
+        summary="Trainees pseudonymised from a non-ASCII spelling before ID numbers were canonical: to review",
+    )
+    async def legacy(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return await EnrollmentStore(conn).legacy_identities(limit)
 
     @router.get("/progress", summary="Progress against the plan's targets by tier, year, target group, institution")
     async def progress_report(request: Request) -> dict[str, Any]:

@@ -73,6 +73,9 @@ async def _enrol_once(
     conn: Connection, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
 ) -> list[RowResult]:
     store = EnrollmentStore(conn)
+    standing = await store.institution(institution_id, lock="SHARE")  # a suspension waits for this cohort
+    if standing is None or standing["status"] != "active":
+        raise ApiError(403, "institution_suspended", "the institution is suspended and cannot enrol", "institution")
     people = {i: pseudonymise(r.id_number, pii_key) for i, r in enumerate(rows) if isinstance(r, EnrolRequest)}
     histories = await store.histories([p.trainee_id for p in people.values()])
     now, today = datetime.now(UTC), plan_today()
@@ -94,6 +97,8 @@ async def _enrol_once(
                 lookups.append((caller, "identity_lookup", person.trainee_id, f"{row.tier}: {refusal.code}"))
             continue
         histories[person.trainee_id].enrol(row.tier, institution_id)
+        if row.tier.prerequisite is not None:  # accepting it reveals a passed course, perhaps elsewhere
+            lookups.append((caller, "identity_lookup", person.trainee_id, f"{row.tier}: accepted"))
         enrollment_id = uuid4()
         trainees.append((person.trainee_id, person.id_hash, person.masked, row.name, row.phone, born))
         enrolments.append(

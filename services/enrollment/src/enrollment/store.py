@@ -115,6 +115,10 @@ class EnrollmentStore:
         )
         return [dict(r) for r in rows]
 
+    async def legacy_identities(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch("SELECT * FROM legacy_identities ORDER BY created_at LIMIT $1", limit)
+        return [dict(r) for r in rows]
+
     # --- trainees and enrolments ---------------------------------------------------------------
 
     async def histories(self, trainee_ids: Sequence[str]) -> dict[str, History]:

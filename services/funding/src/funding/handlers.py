@@ -86,6 +86,7 @@ async def on_institution_reinstated(
     store = FundingStore(conn)
     if await store.note_institution(event.institution_id, "active", event.status_seq, event.reason) != "active":
         return []  # a newer suspension is already known: stay held
+    await store.lock_fund()  # locks in one order everywhere: institution, fund, subsidies
     produced: list[Event] = []
     for claim, passed, completed_on in await store.held_claims(event.institution_id):
         # the decision's cause is the reinstatement that released it
@@ -142,7 +143,7 @@ async def release_reservations(conn: Connection, institution_id: UUID, actor: st
     """Finance gives a suspended institution's reservations back to the fund (its held completions stay held)."""
     async with conn.transaction():
         store = FundingStore(conn)
-        known = await store.institution_status(institution_id)
+        known = await store.lock_institution(institution_id)  # a reinstatement waits for this release
         if known is None or known["status"] != "suspended":
             raise ApiError(
                 409,
@@ -154,12 +155,25 @@ async def release_reservations(conn: Connection, institution_id: UUID, actor: st
         return {"institution_id": institution_id, "released_count": count, "released_yuan": yuan}
 
 
+async def _not_suspended(store: FundingStore, institution_id: UUID) -> None:
+    """A suspended institution is paid nothing while suspended (domain.md): no batch, no payment."""
+    known = await store.lock_institution(institution_id)
+    if known is not None and known["status"] == "suspended":
+        raise ApiError(
+            409,
+            "institution_suspended",
+            "the institution is suspended: nothing is paid until it is reinstated",
+            "institution_id",
+        )
+
+
 async def create_payment_batch(
     conn: Connection, institution_id: UUID, declared_count: int, declared_total: int, actor: str
 ) -> dict[str, object]:
     """Group the institution's approved, unbatched subsidies; the declared figures must match."""
     async with conn.transaction():
         store = FundingStore(conn)
+        await _not_suspended(store, institution_id)
         subsidies = await store.unbatched_approved(institution_id)
         if not subsidies:
             raise ApiError(
@@ -192,6 +206,7 @@ async def pay_batch(conn: Connection, batch_id: UUID, declared_total: int, actor
             raise ApiError(404, "batch_not_found", f"no payment batch {batch_id}", "batch_id")
         if batch["status"] == "paid":
             raise ApiError(409, "batch_already_paid", "the batch is already paid", "batch_id")
+        await _not_suspended(store, batch["institution_id"])
         if batch["total_yuan"] != declared_total:
             raise ApiError(
                 409,

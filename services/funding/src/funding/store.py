@@ -93,25 +93,38 @@ class FundingStore:
     # --- institutions' standing, learnt from events ------------------------------------------
 
     async def note_institution(self, institution_id: UUID, status: str, seq: int, reason: str | None) -> str:
-        """Keep the newest status (highest sequence) whichever event brought it; returns the status now."""
+        """Keep the newest status (highest sequence) whichever event brought it; returns the status now.
+
+        The row is always updated (to itself when the news is older), so the answer is the row as it is after
+        any concurrent writer committed, never a stale snapshot. This takes the institution's row lock: the
+        first lock of every decision about the institution (then the fund row, then subsidies)."""
         current: str = await self.conn.fetchval(
-            """WITH noted AS (
-                   INSERT INTO institutions AS i (institution_id, status, status_seq, reason)
-                   VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (institution_id) DO UPDATE
-                   SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq,
-                       reason = coalesce(EXCLUDED.reason, i.reason), changed_at = now()
-                   WHERE EXCLUDED.status_seq > i.status_seq
-                      OR (EXCLUDED.status_seq = i.status_seq AND i.reason IS NULL AND EXCLUDED.reason IS NOT NULL)
-                   RETURNING status)
-               SELECT status FROM noted UNION ALL
-               SELECT status FROM institutions WHERE institution_id = $1 AND NOT EXISTS (SELECT 1 FROM noted)""",
+            """INSERT INTO institutions AS i (institution_id, status, status_seq, reason)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (institution_id) DO UPDATE SET
+                   status = CASE WHEN EXCLUDED.status_seq > i.status_seq THEN EXCLUDED.status ELSE i.status END,
+                   reason = CASE WHEN EXCLUDED.status_seq > i.status_seq THEN EXCLUDED.reason
+                                 WHEN EXCLUDED.status_seq = i.status_seq THEN coalesce(i.reason, EXCLUDED.reason)
+                                 ELSE i.reason END,
+                   changed_at = CASE WHEN EXCLUDED.status_seq > i.status_seq THEN now() ELSE i.changed_at END,
+                   status_seq = greatest(i.status_seq, EXCLUDED.status_seq)
+               RETURNING status""",
             institution_id,
             status,
             seq,
             reason,
         )
         return current
+
+    async def lock_institution(self, institution_id: UUID) -> dict[str, Any] | None:
+        """The institution's standing, locked (the same first lock as `note_institution`)."""
+        row = await self.conn.fetchrow(
+            "SELECT * FROM institutions WHERE institution_id = $1 FOR UPDATE", institution_id
+        )
+        return dict(row) if row else None
+
+    async def lock_fund(self) -> None:
+        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
 
     async def institution_status(self, institution_id: UUID) -> dict[str, Any] | None:
         row = await self.conn.fetchrow("SELECT * FROM institutions WHERE institution_id = $1", institution_id)
