@@ -2,9 +2,10 @@
 
 Starts PostgreSQL, Kafka and the three services if they are not running, simulates training
 institutions (bulk and single enrolments, withdrawals, failed assessments, people trained by
-two institutions, invalid rows), completes courses after their length, lets the talent office
-verify introduced talents, waits for funding and the talent office to catch up, and prints a
-report whose last line is the reconciliation of all three services against what was sent.
+two institutions, invalid rows, a small share of hostile rows that must be refused, one
+institution suspended and reinstated mid-run), completes courses after their length, lets the
+talent office verify introduced talents, waits for funding and the talent office to catch up, and
+prints a report whose last line is the reconciliation of all three services against what was sent.
 """
 
 import asyncio
@@ -67,6 +68,10 @@ HELP = (
     "Starts PostgreSQL, Kafka and the three services if they are not running. Six training institutions enrol a "
     "cohort (bulk and single, with invalid rows and double claims), withdraw some trainees, report completions and "
     "failed assessments, and move passers on to the next tier; the talent office verifies introduced talents.\n\n"
+    "About 1% of the rows are hostile and must be refused: known people under another spelling of their ID number "
+    "(full-width or Arabic-Indic digits, spaces, zero-width characters, a lowercase x), people born after today or "
+    "from region 000000, courses and completions outside the plan's period or in the future. One institution is "
+    "suspended before it reports its professional completions (funding holds them) and reinstated before the end.\n\n"
     "It waits for funding and the talent office to catch up, prints progress against the targets, the fund, subsidy "
     "decisions, green-card notices and dead letters, and ends with the reconciliation line (exit code 1 if any check "
     "fails). The services keep running unless --exit is given."

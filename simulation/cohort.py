@@ -70,6 +70,13 @@ GIVEN = [
 ]
 
 
+# The plan's period as enrollment's policy publishes it: a course starts and ends inside it.
+PERIOD_START = date(2020, 1, 1)
+PERIOD_END = date(2021, 12, 31)
+MIN_COURSE_DAYS = 15
+LATEST_START = PERIOD_END - timedelta(days=MIN_COURSE_DAYS)  # a course starting later cannot end in the plan
+
+
 @dataclass(frozen=True)
 class InstitutionPlan:
     name: str
@@ -96,6 +103,7 @@ class Size:
     withdraw_rate: float = 0.03
     invalid_rate: float = 0.01
     poach_rate: float = 0.01  # another institution tries to enrol the same person in the same tier
+    hostile_rate: float = 0.01  # rows that must be refused: other spellings of known people, impossible dates
 
 
 DEFAULT = Size(basic=10_000, professional=1_200, senior=120)
@@ -161,13 +169,23 @@ def enrolment_row(person: Person, tier: str, mode: str, starts_on: date) -> dict
     return row
 
 
-def start_date(rng: random.Random, earliest: date | None = None) -> date:
+def start_date(rng: random.Random) -> date:
     """About a fifth of the courses start in 2020 (as the targets say), the rest in 2021."""
-    if earliest is None:
-        earliest = date(2020, 8, 1) if rng.random() < 0.2 else date(2021, 1, 1)
-        return earliest + timedelta(days=rng.randrange(140 if earliest.year == 2020 else 320))
-    return earliest + timedelta(days=rng.randrange(3, 30))
+    earliest = date(2020, 8, 1) if rng.random() < 0.2 else date(2021, 1, 1)
+    return earliest + timedelta(days=rng.randrange(140 if earliest.year == 2020 else 320))
+
+
+def next_start(rng: random.Random, ready_on: date) -> date | None:
+    """The next tier starts 3 to 29 days after the last one ended, if it can still end inside the plan.
+
+    None: too late in the plan for another course, so the person does not try the next tier (a start
+    squeezed before the last possible day keeps the wait of at least 3 days)."""
+    room = (LATEST_START - ready_on).days  # the latest start is ready_on + room
+    if room < 3:
+        return None
+    return ready_on + timedelta(days=rng.randrange(3, min(30, room + 1)))
 
 
 def course_end(rng: random.Random, starts_on: date) -> date:
-    return starts_on + timedelta(days=15 + rng.randrange(6))
+    """15 to 20 days after the start, but never after the plan's last day (a late course is a short one)."""
+    return min(starts_on + timedelta(days=MIN_COURSE_DAYS + rng.randrange(6)), PERIOD_END)

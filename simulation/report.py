@@ -1,14 +1,16 @@
 """The final report: progress, the fund, subsidies, green cards, dead letters — and the reconciliation."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
-from simulation.play import TIERS, Endpoints, Sent, funding_totals, notices
+from simulation import hostile
+from simulation.play import TIERS, Endpoints, Sent, enrollment_status, funding_status, funding_totals, notices
 
 RATES = {"professional": 900, "senior": 5000}
 
@@ -21,6 +23,10 @@ class Numbers:
     plan_notices: list[dict[str, Any]]
     introduced_notices: int
     dead_letters: dict[str, int]
+    identity_lookups: Counter[str] = field(default_factory=Counter)  # audit entries for this run's institutions,
+    # by what was revealed: a refusal's code, or "accepted" (a next tier accepted: a passed course somewhere)
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # this run's institution-days flagged as probing
+    suspended_now: tuple[str, str] | None = None  # the suspended institution's status: (enrollment, funding)
 
 
 async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
@@ -32,7 +38,50 @@ async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
         plan = await notices(http, endpoints, "plan", sent.trainees)
         introduced = len(await notices(http, endpoints, "introduced", {t["person_id"] for t in sent.talents}))
         dead = await dead_letter_counts(http, endpoints)
-    return Numbers(progress, fund, subsidies, plan, introduced, dead)
+        lookups = await identity_lookups(http, endpoints, sent)
+        ours = {i for i, _ in sent.institutions.values()}
+        since = (date.today() - timedelta(days=2)).isoformat()
+        flagged = (
+            await http.get(f"{endpoints.enrollment}/flagged-institutions", params={"since": since}, headers=bureau)
+        ).json()
+        suspended = None
+        if sent.suspension is not None:
+            institution_id = sent.suspension.institution_id
+            suspended = (
+                await enrollment_status(http, endpoints, institution_id),
+                await funding_status(http, endpoints, institution_id),
+            )
+    return Numbers(
+        progress,
+        fund,
+        subsidies,
+        plan,
+        introduced,
+        dead,
+        lookups,
+        [f for f in flagged if str(f["institution_id"]) in ours],
+        suspended,
+    )
+
+
+async def identity_lookups(http: httpx.AsyncClient, endpoints: Endpoints, sent: Sent) -> Counter[str]:
+    """The Bureau's audit of what this run's institutions learnt of people's records, by what it was."""
+    actors = {f"institution:{i}" for i, _ in sent.institutions.values()}
+    found: Counter[str] = Counter()
+    offset = 0
+    while True:  # newest first: stop at the first entry older than the run
+        page = (
+            await http.get(
+                f"{endpoints.enrollment}/identity-lookups",
+                params={"limit": 1000, "offset": offset},
+                headers={"X-API-Key": endpoints.bureau_key},
+            )
+        ).json()
+        fresh = [e for e in page if e["id"] > sent.audit_before]
+        found.update(str(e["reason"]).rpartition(": ")[2] for e in fresh if e["actor"] in actors)
+        if len(page) < 1000 or len(fresh) < len(page):
+            return found
+        offset += 1000
 
 
 async def dead_letter_counts(http: httpx.AsyncClient, endpoints: Endpoints) -> dict[str, int]:
@@ -92,8 +141,10 @@ def reconcile(sent: Sent, numbers: Numbers) -> list[tuple[str, object, object]]:
                 subsidies("approved", tier, field="amount_yuan") + subsidies("paid", tier, field="amount_yuan"),
             ),
         ]
+    checks += hostile_checks(sent, numbers)
     checks += [
         ("nothing left reserved for finished courses", 0, subsidies("reserved")),
+        ("nothing left held for a suspended institution", 0, subsidies("held")),
         (
             "senior approvals = talent office's plan-route notices",
             subsidies("approved", "senior") + subsidies("paid", "senior"),
@@ -110,6 +161,63 @@ def reconcile(sent: Sent, numbers: Numbers) -> list[tuple[str, object, object]]:
             sum(numbers.dead_letters.values()) - sum(sent.dead_letters_before.values()),
         ),
     ]
+    return checks
+
+
+def hostile_checks(sent: Sent, numbers: Numbers) -> list[tuple[str, object, object]]:
+    """The hostile rows: each refused with its code, never a second person, audited, the enrolment left open."""
+
+    def played(kinds: dict[str, str]) -> tuple[int, int]:
+        rows = [(kind, code, n) for (kind, code), n in sent.hostile.items() if kind in kinds]
+        return sum(n for _, _, n in rows), sum(n for kind, code, n in rows if code == kinds[kind])
+
+    enrolments, completions = played(hostile.ENROLMENT_KINDS), played(hostile.BAD_COMPLETIONS)
+    checks: list[tuple[str, object, object]] = [
+        ("hostile enrolment rows = refused with their expected code", enrolments[0], enrolments[1]),
+        ("hostile completion rows = refused with their expected code", completions[0], completions[1]),
+        (
+            "people accepted = enrollment's distinct trainees (another spelling is no one new)",
+            len(sent.people),
+            len(sent.trainees),
+        ),
+        (
+            "refused completions = their enrolments found still open",
+            sent.completions_refused_then_open[0],
+            sent.completions_refused_then_open[1],
+        ),
+        (
+            "revealing refusals, next-tier acceptances = the Bureau's identity-lookup audit entries",
+            (
+                sum(sent.refused[code] for code in hostile.REVEALING),
+                sent.accepted["professional"] + sent.accepted["senior"],
+            ),
+            (sum(numbers.identity_lookups[code] for code in hostile.REVEALING), numbers.identity_lookups["accepted"]),
+        ),
+    ]
+    suspension = sent.suspension
+    if suspension is not None:
+        checks += [
+            (
+                "completions reported while suspended (passed, failed) = funding's (held, assessment-failed)",
+                (suspension.passed, suspension.failed),
+                (suspension.held_seen, suspension.rejected_seen),
+            ),
+            (
+                "finance's release = the suspended institution's reserved + held yuan",
+                suspension.committed_yuan,
+                suspension.released_yuan,
+            ),
+            (
+                "releasing an active institution's reservations is refused",
+                "institution_not_suspended",
+                suspension.release_active_refusal,
+            ),
+            (
+                "the suspended institution is active again (enrollment, funding)",
+                ("active", "active"),
+                numbers.suspended_now,
+            ),
+        ]
     return checks
 
 
@@ -195,6 +303,33 @@ def render(
         f"introduced route {numbers.introduced_notices}"
     )
     console.print(f"Enrolment rows refused (by code): {dict(sent.refused.most_common())}")
+    console.print(f"Completion rows refused (by code): {dict(sent.completion_refused.most_common())}")
+    rows = sum(sent.accepted.values()) + sum(sent.refused.values())
+    hostile_rows = sum(n for (kind, _), n in sent.hostile.items() if kind in hostile.ENROLMENT_KINDS)
+    bad = sum(n for (kind, _), n in sent.hostile.items() if kind in hostile.BAD_COMPLETIONS)
+    console.print(
+        f"Hostile rows: {hostile_rows:,} of {rows:,} enrolment rows ({hostile_rows / max(rows, 1):.1%}), "
+        f"{bad:,} completion rows; other spellings of known people: {dict(sent.respelled.most_common())}"
+    )
+    kinds = Table(title="Hostile rows by kind and the answer they got")
+    for column in ("kind", "answer", "rows"):
+        kinds.add_column(column, justify="right" if column == "rows" else "left")
+    for (kind, code), count in sorted(sent.hostile.items(), key=lambda item: list(hostile.EXPECTED).index(item[0][0])):
+        kinds.add_row(kind, code if code == hostile.EXPECTED[kind] else f"[red]{code}[/red]", f"{count:,}")
+    console.print(kinds)
+    if sent.suspension is not None:
+        s = sent.suspension
+        console.print(
+            f"Suspension: {s.institution} ({s.reason}); while suspended it reported {s.passed} passed and "
+            f"{s.failed} failed professional completions, funding held {s.held_seen} and saw it "
+            f"{s.funding_status}; finance released {s.released_count} reservations ({s.released_yuan:,} yuan); "
+            f"reinstated — now {' / '.join(numbers.suspended_now or ('?', '?'))} (enrollment / funding)"
+        )
+    flagged = ", ".join(f"{f['name']} {f['refused']}/{f['rows']} on {f['day']}" for f in numbers.flagged) or "none"
+    console.print(
+        f"Identity lookups audited for this run (by what they revealed): {dict(numbers.identity_lookups.most_common())}"
+        f"; institutions flagged for the Bureau (refused share of a day's rows over the policy's): {flagged}"
+    )
     console.print(f"Dead letters now: {numbers.dead_letters} (before the run: {sent.dead_letters_before})")
 
     failed = [(what, a, b) for what, a, b in checks if a != b]

@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from infra import kafka, postgres, services
-from plan_events import EnrollmentWithdrawn, SubsidyApproved, TierCompleted, TraineeEnrolled
+from plan_events import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    SubsidyApproved,
+    TierCompleted,
+    TraineeEnrolled,
+)
+from simulation import hostile
 from simulation.__main__ import endpoints
 from simulation.cohort import Size
 from simulation.play import Sent, play, settle
@@ -25,7 +33,13 @@ SMALL = Size(basic=300, professional=60, senior=12, fail_rate=0.1, withdraw_rate
 E2E_DATABASE = "talentplan_e2e"
 INPUTS = {
     "enrollment": (),
-    "funding": (TraineeEnrolled.topic, TierCompleted.topic, EnrollmentWithdrawn.topic),
+    "funding": (
+        TraineeEnrolled.topic,
+        TierCompleted.topic,
+        EnrollmentWithdrawn.topic,
+        InstitutionSuspended.topic,
+        InstitutionReinstated.topic,
+    ),
     "talent-card": (TierCompleted.topic, SubsidyApproved.topic),
 }
 
@@ -90,6 +104,33 @@ async def test_a_cohort_flows_from_enrolment_to_green_card_and_the_numbers_recon
     assert sent.accepted["senior"] > 0 and len(sent.senior_passers) > 0
     assert sent.refused["enrolled_elsewhere"] + sent.refused["already_enrolled"] > 0  # double claims were tried
     assert sent.refused["invalid_id_number"] + sent.refused["invalid_field"] > 0  # bad rows were refused
+    assert_hostile_rows_were_played_and_refused(sent)
+
+
+def assert_hostile_rows_were_played_and_refused(sent: Sent) -> None:
+    """Every kind of hostile row was sent and refused with its code; one institution was suspended mid-run."""
+    assert {kind for kind, _ in sent.hostile} == set(hostile.EXPECTED)  # every kind played at least once
+    assert {(kind, code) for kind, code in sent.hostile} == set(hostile.EXPECTED.items())  # each refused as it must
+    for code in (
+        "already_enrolled",  # another spelling of a person enrolled here ...
+        "enrolled_elsewhere",  # ... or elsewhere
+        "tier_already_completed",
+        "tier_out_of_order",
+        "invalid_id_number",  # born after today, region 000000
+        "age_out_of_range",
+        "outside_plan_period",  # a course starting before the plan, or too late to end in it
+        "date_in_future",
+        "institution_suspended",
+    ):
+        assert sent.refused[code] > 0, code
+    for code in ("outside_plan_period", "date_in_future", "course_too_short", "enrollment_not_found"):
+        assert sent.completion_refused[code] > 0, code
+    assert set(sent.respelled) == set(hostile.FORMS)  # full-width, Arabic-Indic, spaces, zero-width, lowercase x
+    refused, still_open = sent.completions_refused_then_open
+    assert refused == still_open > 0
+    suspension = sent.suspension
+    assert suspension is not None and suspension.passed > 0
+    assert suspension.held_seen == suspension.passed and suspension.funding_status == "suspended"
 
 
 async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_nothing_twice(
@@ -108,6 +149,7 @@ async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_no
     await crash
     assert fault.is_set() and sent.passed["professional"] > 0
     assert [c for c in checks if c[1] != c[2]] == []  # every completion decided once, every notice once
+    assert sent.suspension is not None and sent.suspension.held_seen > 0  # held across the restart, then decided
 
 
 def test_the_readme_walk_through_runs_against_the_services(system: System) -> None:
