@@ -12,12 +12,12 @@ import asyncio
 import time
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra import kafka, postgres, secrets, services
+from simulation.client import client
 from simulation.cohort import DEFAULT, FULL_PLAN, Size
 from simulation.play import Endpoints, Sent, play, settle
 from simulation.report import dead_letter_counts, gather, reconcile, render
@@ -52,7 +52,7 @@ async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool,
             bar.advance(tasks[phase], advance)
 
         at = endpoints()
-        async with httpx.AsyncClient(timeout=60) as http:
+        async with client(timeout=60) as http:
             before = await dead_letter_counts(http, at)
         sent = await play(at, size, seed, step)
         sent.dead_letters_before = before

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from simulation import hostile
+from simulation.client import client
 from simulation.cohort import (
     INSTITUTIONS,
     Person,
@@ -130,7 +131,7 @@ class Simulation:
         self.rng = random.Random(seed)
         self.people = Population(self.rng)
         self.sent = Sent(run=uuid.uuid4().hex[:6])  # unique per run, whatever the seed
-        self.http = httpx.AsyncClient(timeout=300)
+        self.http = client()
         self.bureau = {"X-API-Key": self.at.bureau_key, "X-Actor": "simulator"}
         self.finance = {"X-API-Key": self.at.finance_key, "X-Actor": "simulator-finance"}
 
@@ -159,16 +160,8 @@ class Simulation:
         return answer.json() if answer.content else None
 
     async def _funding(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """A call to funding that outlives a funding restart (a refused connection was never received)."""
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                return await self.http.request(method, f"{self.at.funding}{path}", headers=self.finance, **kwargs)
-            except httpx.TransportError as error:
-                retry = isinstance(error, httpx.ConnectError) or method == "GET"
-                if not retry or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        """A call to funding (the client retries it across a funding restart)."""
+        return await self.http.request(method, f"{self.at.funding}{path}", headers=self.finance, **kwargs)
 
     async def _accredit(self) -> None:
         for plan in INSTITUTIONS:
@@ -613,7 +606,7 @@ async def settle(endpoints: Endpoints, sent: Sent, step: Step, timeout: float = 
     and the talent office got every plan-route notice."""
     expected = sum(sent.passed[t] + sent.failed[t] for t in ("professional", "senior"))
     step("funding decisions", 0, expected)
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with client(timeout=60) as http:
         deadline, done = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             try:

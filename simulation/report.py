@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulation import hostile
+from simulation.client import client
 from simulation.play import TIERS, Endpoints, Sent, enrollment_status, funding_status, funding_totals, notices
 
 RATES = {"professional": 900, "senior": 5000}
@@ -30,7 +31,7 @@ class Numbers:
 
 
 async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with client(timeout=60) as http:
         bureau, finance = ({"X-API-Key": k} for k in (endpoints.bureau_key, endpoints.finance_key))
         progress = (await http.get(f"{endpoints.enrollment}/progress", headers=bureau)).json()
         fund = (await http.get(f"{endpoints.funding}/fund", headers=finance)).json()

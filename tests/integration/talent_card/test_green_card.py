@@ -193,6 +193,7 @@ async def test_a_person_eligible_by_both_routes_and_in_any_spelling_gets_one_not
         again = await api.post("/talents", headers=OFFICE, json={"id_number": arabic_indic, "display_name": "Again"})
         records = await topic.collect(lambda rs: False, timeout=3)
     assert again.status_code == 409 and again.json()["error"]["code"] == "talent_exists"
+
     assert talent["id_masked"] == number[:6] + "********" + number[14:]
     assert talent["person_id"] == same_person and talent["determination"]["eligible"]
     assert talent["determination"]["notice_id"] is None  # already noticed by the plan route
@@ -256,3 +257,16 @@ async def test_a_reversed_senior_subsidy_does_not_count_even_when_the_reversal_a
 async def has_determinations(api: httpx.AsyncClient, person_id: str, count: int = 1) -> bool:
     answer = await api.get(f"/people/{person_id}/determinations", headers=OFFICE)
     return answer.status_code == 200 and len(answer.json()) >= count
+
+
+async def test_a_registration_retried_with_its_idempotency_key_gets_the_same_talent(talent_card: TalentCard) -> None:
+    number = id_number()
+    body = {"id_number": number, "display_name": "Cashmere Queen", "evidence": []}
+    async with talent_card() as api:
+        first = await api.post("/talents", headers={**OFFICE, "Idempotency-Key": "reg-1"}, json=body)
+        retried = await api.post("/talents", headers={**OFFICE, "Idempotency-Key": "reg-1"}, json=body)
+        other_key = await api.post("/talents", headers={**OFFICE, "Idempotency-Key": "reg-2"}, json=body)
+        no_key = await api.post("/talents", headers=OFFICE, json=body)
+    assert first.status_code == retried.status_code == 201
+    assert retried.json()["id"] == first.json()["id"]
+    assert other_key.status_code == no_key.status_code == 409

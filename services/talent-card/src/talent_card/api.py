@@ -5,7 +5,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from plan_events.identity import IdNumber
@@ -66,7 +66,14 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         return request.app.state
 
     @router.post("/talents", status_code=201, summary="Register an introduced talent and the evidence they declare")
-    async def register(request: Request, body: TalentRequest, actor: Actor) -> dict[str, Any]:
+    async def register(
+        request: Request,
+        body: TalentRequest,
+        actor: Actor,
+        idempotency_key: Annotated[
+            str | None, Header(max_length=200, description="a retry with the same key gets the same talent")
+        ] = None,
+    ) -> dict[str, Any]:
         s = state(request)
         async with s.runtime.pool.acquire() as conn:
             return await handlers.register_talent(
@@ -77,6 +84,7 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
                 s.pii_key,
                 s.rules,
                 actor,
+                idempotency_key,
             )
 
     @router.get("/talents/{talent_id}", summary="A talent, the evidence and the current determination")

@@ -71,13 +71,23 @@ async def _decide(
 
 
 async def register_talent(
-    conn: Connection, id_number: str, name: str, evidence: list[Evidence], pii_key: bytes, rules: Rules, actor: str
+    conn: Connection,
+    id_number: str,
+    name: str,
+    evidence: list[Evidence],
+    pii_key: bytes,
+    rules: Rules,
+    actor: str,
+    key: str | None = None,
 ) -> dict[str, Any]:
+    """Register a talent; the same request again with the same `key` (a lost answer) gets the same talent."""
     async with conn.transaction():
         store = TalentCardStore(conn)
         person = pseudonymise(id_number, pii_key)
+        if key is not None and (earlier := await store.talent_registered_with(key, person.trainee_id)):
+            return await _evaluate(store, earlier, rules)
         talent_id = uuid4()
-        if not await store.add_talent(talent_id, person.trainee_id, person.masked, name, actor):
+        if not await store.add_talent(talent_id, person.trainee_id, person.masked, name, actor, key):
             raise ApiError(409, "talent_exists", "this person is already registered as a talent", "id_number")
         for item in evidence:
             await store.add_evidence(talent_id, item)

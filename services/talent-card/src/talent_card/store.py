@@ -50,17 +50,27 @@ class TalentCardStore:
 
     # --- introduced route ----------------------------------------------------------------------
 
-    async def add_talent(self, talent_id: UUID, person_id: str, id_masked: str, name: str, actor: str) -> bool:
+    async def add_talent(
+        self, talent_id: UUID, person_id: str, id_masked: str, name: str, actor: str, key: str | None = None
+    ) -> bool:
         inserted = await self.conn.fetchval(
-            "INSERT INTO talents (id, person_id, id_masked, display_name, created_by) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (person_id) DO NOTHING RETURNING true",
+            "INSERT INTO talents (id, person_id, id_masked, display_name, created_by, registration_key)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (person_id) DO NOTHING RETURNING true",
             talent_id,
             person_id,
             id_masked,
             name,
             actor,
+            key,
         )
         return bool(inserted)
+
+    async def talent_registered_with(self, key: str, person_id: str) -> UUID | None:
+        """The talent a registration with this Idempotency-Key created for this person, if any."""
+        found: UUID | None = await self.conn.fetchval(
+            "SELECT id FROM talents WHERE registration_key = $1 AND person_id = $2", key, person_id
+        )
+        return found
 
     async def talent(self, talent_id: UUID) -> dict[str, Any] | None:
         row = await self.conn.fetchrow("SELECT * FROM talents WHERE id = $1", talent_id)
