@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt requirements-dev.txt */pyproject.toml services/*/pyproject.toml pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup infra run full-plan services stop test lint unit bench clean
+.PHONY: help setup infra run full-plan chaos fuzz properties services stop test lint unit bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -25,6 +25,16 @@ run: infra  ## the main job: start everything, play the plan on a realistic coho
 
 full-plan: infra  ## the main job on the whole two-year plan (110,200 enrolments)
 	$(BIN)/python -m simulation --full-plan $(ARGS)
+
+chaos: infra  ## the main job on 20,000 trainees while services, the broker and PostgreSQL are crashed and restarted
+	$(BIN)/python -m simulation --trainees 20000 --chaos $(ARGS)
+
+fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI runs 1,500)
+	$(BIN)/python -m infra services stop
+	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
+
+properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
+	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-200} $(BIN)/pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py
 
 services: infra  ## only start the three services (no simulation)
 	$(BIN)/python -m infra services start

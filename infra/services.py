@@ -136,5 +136,9 @@ def stop_all() -> None:
         stop(name)
 
 
+def is_running(name: str) -> bool:
+    return _pid(name) is not None
+
+
 def status() -> dict[str, str]:
     return {name: f"{url(name)}  {'up' if _pid(name) else 'down'}" for name in SERVICES}

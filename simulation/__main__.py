@@ -9,6 +9,7 @@ prints a report whose last line is the reconciliation of all three services agai
 """
 
 import asyncio
+import random
 import time
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra import kafka, postgres, secrets, services
+from simulation.chaos import Chaos
 from simulation.client import client
 from simulation.cohort import DEFAULT, FULL_PLAN, Size
 from simulation.play import Endpoints, Sent, play, settle
@@ -37,7 +39,7 @@ def endpoints() -> Endpoints:
     )
 
 
-async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool, float]:
+async def run_plan(size: Size, seed: int, console: Console, chaos: Chaos | None = None) -> tuple[Sent, bool, float]:
     started = time.monotonic()
     with Progress(
         TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -54,11 +56,14 @@ async def run_plan(size: Size, seed: int, console: Console) -> tuple[Sent, bool,
         at = endpoints()
         async with client(timeout=60) as http:
             before = await dead_letter_counts(http, at)
-        sent = await play(at, size, seed, step)
+        playing = play(at, size, seed, step)
+        sent = await (chaos.during(playing) if chaos else playing)
         sent.dead_letters_before = before
         await settle(at, sent, step)
     wall = time.monotonic() - started
     numbers = await gather(at, sent)
+    if chaos:
+        console.print(chaos.summary())
     ok = render(console, sent, numbers, reconcile(sent, numbers), wall)
     return sent, ok, wall
 
@@ -88,6 +93,14 @@ def main(
     ] = False,
     seed: Annotated[int, typer.Option(help="random seed of the simulated cohort")] = 2020,
     exit_after: Annotated[bool, typer.Option("--exit", help="stop the services after the report")] = False,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            help="while playing, SIGKILL and restart funding and talent-card at random, restart the broker once and "
+            "PostgreSQL once; the reconciliation must still agree",
+        ),
+    ] = False,
 ) -> None:
     """Play the plan through the real services, then report and reconcile (see HELP)."""
     console = Console(width=max(Console().width, 130))
@@ -110,7 +123,8 @@ def main(
         f"Playing the plan: {size.basic:,} basic, {size.professional:,} professional, "
         f"{size.senior:,} senior enrolments (seed {seed})"
     )
-    _, ok, _ = asyncio.run(run_plan(size, seed, console))
+    faults = Chaos(_start_ready, random.Random(seed)) if chaos else None
+    _, ok, _ = asyncio.run(run_plan(size, seed, console, faults))
     if exit_after:
         services.stop_all()
     else:
@@ -119,6 +133,11 @@ def main(
             console.print(f"  {name:<12} {services.url(name)}/docs")
         console.print("Stop everything with `make stop`.")
     raise typer.Exit(0 if ok else 1)
+
+
+def _start_ready(name: str) -> None:
+    services.start(name)
+    services.wait_healthy(name)
 
 
 if __name__ == "__main__":

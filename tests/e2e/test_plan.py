@@ -1,13 +1,13 @@
 """End to end: the three services as real processes on the real broker and database, driven by the simulator."""
 
 import asyncio
+import random
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from infra import kafka, postgres, services
@@ -21,6 +21,8 @@ from plan_events import (
 )
 from simulation import hostile
 from simulation.__main__ import endpoints
+from simulation.chaos import Chaos
+from simulation.client import client
 from simulation.cohort import Size
 from simulation.play import Sent, play, settle
 from simulation.report import dead_letter_counts, gather, reconcile
@@ -28,6 +30,7 @@ from tests.infrastructure import Infrastructure, real_infrastructure
 from tests.support.kafka import group_starts_at_end
 
 SMALL = Size(basic=300, professional=60, senior=12, fail_rate=0.1, withdraw_rate=0.05)
+CHAOS = Size(basic=1_500, professional=180, senior=20, fail_rate=0.1, withdraw_rate=0.05)  # `make chaos`: 20,000
 
 
 E2E_DATABASE = "talentplan_e2e"
@@ -81,18 +84,19 @@ def system() -> Iterator[System]:
 
 
 async def run(
-    size: Size, seed: int, fault: asyncio.Event | None = None
+    size: Size, seed: int, fault: asyncio.Event | None = None, chaos: Chaos | None = None
 ) -> tuple[Sent, list[tuple[str, object, object]]]:
     at = endpoints()
 
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with client(timeout=60) as http:
         before = await dead_letter_counts(http, at)
 
     def step(phase: str, advance: int, total: int | None) -> None:
         if fault is not None and phase == "finish professional" and advance > 0:
             fault.set()
 
-    sent = await play(at, size, seed, step)
+    playing = play(at, size, seed, step)
+    sent = await (chaos.during(playing) if chaos else playing)
     sent.dead_letters_before = before
     await settle(at, sent, step, timeout=300)
     return sent, reconcile(sent, await gather(at, sent))
@@ -150,6 +154,17 @@ async def test_funding_killed_and_restarted_mid_run_loses_nothing_and_applies_no
     assert fault.is_set() and sent.passed["professional"] > 0
     assert [c for c in checks if c[1] != c[2]] == []  # every completion decided once, every notice once
     assert sent.suspension is not None and sent.suspension.held_seen > 0  # held across the restart, then decided
+
+
+async def test_the_main_job_survives_chaos_and_still_reconciles(system: System) -> None:
+    """Issue 10: funding and talent-card SIGKILLed and restarted at random, the broker and PostgreSQL restarted
+    once each, while the simulator plays; it retries, the runtime recovers, every check agrees."""
+    chaos = Chaos(system.start, random.Random(7), pause=(0.5, 2.0))
+    sent, checks = await run(CHAOS, seed=7, chaos=chaos)
+    print(chaos.summary(), *chaos.log, sep="\n")
+    assert sum(chaos.kills.values()) >= 2 and chaos.broker_restarts == 1 and chaos.database_restarts == 1
+    assert [c for c in checks if c[1] != c[2]] == [], chaos.summary()
+    assert sent.passed["professional"] > 0 and sent.accepted["senior"] > 0
 
 
 def test_the_readme_walk_through_runs_against_the_services(system: System) -> None:
