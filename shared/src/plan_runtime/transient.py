@@ -4,7 +4,13 @@ import asyncio
 import logging
 
 import asyncpg
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    UnknownTopicOrPartitionError,
+)
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
@@ -33,7 +39,16 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, _TRANSIENT)
+    """Database or broker unreachable, or a broker error Kafka itself calls retriable (a leader moving, a
+    request timing out while the broker restarts). A topic that does not exist is not waited for: the relay
+    parks its row after a few attempts (an operator creates the topic and retries it)."""
+    if isinstance(error, _TRANSIENT):
+        return True
+    return (
+        isinstance(error, KafkaError)
+        and bool(getattr(error, "retriable", False))
+        and not isinstance(error, UnknownTopicOrPartitionError)
+    )
 
 
 def retrying(max_wait: float, give_up_after: float | None = None) -> AsyncRetrying:

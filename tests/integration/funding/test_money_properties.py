@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -143,6 +143,9 @@ class Claim:
         result = "passed" if self.passed else "failed"
         return f"<{e.trainee_id[:6]} {e.tier} at {self.label} {result} on {self.completed_on}>"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis prints draws with this
+        printer.text(repr(self))
+
     @property
     def label(self) -> str:
         return "A" if self.enrolled.institution_id.int % 2 == 0 else "B"
@@ -166,6 +169,9 @@ class Institution:
 
     def __repr__(self) -> str:
         return f"<institution {self.label}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
 
 
 def institution_id(even: bool) -> uuid.UUID:
@@ -269,41 +275,56 @@ class MoneyMachine(RuleBasedStateMachine):
     def _active(self, known: dict[uuid.UUID, tuple[int, str]], institution_id: uuid.UUID) -> bool:
         return known.get(institution_id, (0, "active"))[1] == "active"
 
-    def _learn(self, event: Event) -> None:
-        """What funding learns of an institution's status: the highest sequence wins, whichever event told it."""
+    def _told(self, event: Event) -> tuple[int, str] | None:
+        """The institution status (seq, status) an event tells funding, if any."""
         if isinstance(event, InstitutionSuspended | InstitutionReinstated):
-            told = (event.status_seq, "suspended" if isinstance(event, InstitutionSuspended) else "active")
-        elif (
+            return event.status_seq, "suspended" if isinstance(event, InstitutionSuspended) else "active"
+        if (
             isinstance(event, TierCompleted)
             and self.policy.rate(event.tier) is not None  # funding ignores a basic completion altogether
             and event.institution_status is not None
             and event.institution_status_seq is not None
         ):
-            told = (event.institution_status_seq, event.institution_status)
-        else:
-            return
-        if event.institution_id not in self.known or told[0] > self.known[event.institution_id][0]:
+            return event.institution_status_seq, event.institution_status
+        return None
+
+    def _learn(self, event: Event) -> None:
+        """What funding learns of an institution's status: the highest sequence wins, whichever event told it."""
+        told = self._told(event)
+        if told and (event.institution_id not in self.known or told[0] > self.known[event.institution_id][0]):
             self.known[event.institution_id] = told
 
     def _step(self, batches: list[tuple[int, list[Event]]], releases: Sequence[Institution] = ()) -> None:
         """Deliver the batches (each to its replica, all at once) and run finance's releases alongside;
         then check that every new approval was allowed by what funding knew (property 3)."""
         before = dict(self.known)
+        news: dict[uuid.UUID, set[str]] = {}  # the statuses funding may pass through during the step
         for _, events in batches:
             for event in events:
+                if (told := self._told(event)) and told[0] > before.get(event.institution_id, (-1, ""))[0]:
+                    news.setdefault(event.institution_id, set()).add(told[1])
                 self._learn(event)
+
+        def could_be_active(institution_id: uuid.UUID) -> bool:
+            return self._active(before, institution_id) or "active" in news.get(institution_id, ())
+
+        def expected_release(institution: Institution) -> bool | None:
+            """Must finance's release succeed (True), be refused (False), or may it go either way (None: a
+            status event for the institution is read at the same time)?"""
+            if institution.id in news:
+                return None
+            return before.get(institution.id, (0, "absent"))[1] == "suspended"
+
         work = [self._process(replica, self._records(events)) for replica, events in batches]
-        work += [self._release(i, must=self._expected_release(before, i)) for i in releases]
+        work += [self._release(i, must=expected_release(i)) for i in releases]
         self.run(_all(work))
         allowed: set[uuid.UUID] = set()
         for _, events in batches:
             self.sent += events
             for event in events:
-                if isinstance(event, TierCompleted) and (
-                    self._active(before, event.institution_id) or self._active(self.known, event.institution_id)
-                ):
+                if isinstance(event, TierCompleted) and could_be_active(event.institution_id):
                     allowed.add(event.enrollment_id)  # it arrived while its institution was active (as far as told)
-                if isinstance(event, InstitutionReinstated) and self._active(self.known, event.institution_id):
+                if isinstance(event, InstitutionReinstated) and could_be_active(event.institution_id):
                     allowed |= {c.enrollment_id for c in self.claims if c.institution_id == event.institution_id}
         approved = set(
             self.run(
@@ -318,13 +339,6 @@ class MoneyMachine(RuleBasedStateMachine):
             f"{[self._claim(e) for e in new - allowed]}; known before {before}, after {self.known}"
         )
         self.ever_approved |= new
-
-    def _expected_release(self, before: dict[uuid.UUID, tuple[int, str]], institution: Institution) -> bool | None:
-        """Whether finance's release must succeed (True), be refused (False), or may go either way (None:
-        a status event for the institution is being read at the same time)."""
-        was = before.get(institution.id, (0, "absent"))[1] == "suspended"
-        now = self.known.get(institution.id, (0, "absent"))[1] == "suspended"
-        return was if was == now else None
 
     async def _release(self, institution: Institution, must: bool | None) -> None:
         for attempt in itertools.count():
@@ -349,6 +363,14 @@ class MoneyMachine(RuleBasedStateMachine):
                 )
                 assert left == 0, "a released institution still has money set aside"
             return
+
+    def _describe(self, event: Event) -> str:
+        institution = next((i.label for i in self.institutions if i.id == getattr(event, "institution_id", None)), "?")
+        if isinstance(event, InstitutionSuspended | InstitutionReinstated):
+            return f"{event.type} {institution} seq {event.status_seq}"
+        claim = self._claim(getattr(event, "enrollment_id", None))  # type: ignore[arg-type]
+        told = f" telling {self._told(event)}" if self._told(event) else ""
+        return f"{event.type} {claim}{told}"
 
     def _claim(self, enrollment_id: uuid.UUID) -> Claim | None:
         return next((c for c in self.claims if c.enrollment_id == enrollment_id), None)
@@ -540,7 +562,9 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(data=st.data(), mode=MODES)
     def redeliver(self, data: st.DataObject, mode: str) -> None:
         """The same event (same id) again: a rebalance, a retried batch."""
-        self._deliver([data.draw(st.sampled_from(self.sent), label="again")], mode)
+        event = self.sent[data.draw(st.integers(0, len(self.sent) - 1), label="again, sent event #")]
+        note(f"again: {self._describe(event)}")
+        self._deliver([event], mode)
 
     @rule(data=st.data(), size=st.integers(2, 4), mode=MODES)
     def one_batch_of_several(self, data: st.DataObject, size: int, mode: str) -> None:
