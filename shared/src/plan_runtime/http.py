@@ -8,11 +8,12 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.errors import ApiError
+from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
 
@@ -81,6 +82,18 @@ def service_app(
         summary="The same as /health/ready",
         responses={503: {"description": "not ready: `problems` says why"}},
     )
+
+    metrics = Metrics(source)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics: readiness, outbox backlog and parked rows, consumer lag, task restarts",
+        response_class=Response,
+    )
+    async def prometheus(request: Request) -> Response:
+        report = await request.app.state.runtime.check()
+        return Response(metrics.render(report), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health/live", tags=["operations"], summary="Liveness: the process answers")
     async def live() -> dict[str, str]:

@@ -192,6 +192,7 @@ async def test_readiness_turns_red_within_seconds_when_a_consumer_task_dies(
         report = (await api.get("/health/ready")).json()
         [consumer] = report["consumers"].values()
         live_before = (await api.get("/health/live")).status_code
+        metrics = (await api.get("/metrics")).text
         task = app.state.runtime.tasks[f"consumer:funding-{schema.name}"]
         task.cancel()  # the consumer dies
         await asyncio.sleep(0.5)
@@ -202,6 +203,8 @@ async def test_readiness_turns_red_within_seconds_when_a_consumer_task_dies(
     assert report["relay"]["task_alive"] and report["relay"]["parked"] == 0
     assert dead.status_code == 503 and any("task is not running" in p for p in dead.json()["problems"])
     assert live_before == live_after == 200
+    assert 'plan_ready{service="funding"} 1.0' in metrics and 'plan_outbox_parked{service="funding"} 0.0' in metrics
+    assert f'plan_consumer_lag{{consumer="consumer:funding-{schema.name}",service="funding"}} 0.0' in metrics
 
 
 async def _caught_up(api: httpx.AsyncClient) -> bool:
