@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
 
 from plan_events import Event
 from plan_runtime.db import Connection
@@ -72,12 +73,30 @@ class UnpublishableTopic(ValueError):
     """Not a legal Kafka topic name: refused here, before the producer asks the broker about it for ever."""
 
 
+def refused_for_good(error: BaseException) -> bool:
+    """An error about the row itself (it would fail the same way every time), not about the producer or broker."""
+    return isinstance(
+        error, UnpublishableTopic | MessageSizeTooLargeError | UnknownTopicOrPartitionError | InvalidTopicError
+    )
+
+
 class KafkaPublisher:
     """An idempotent producer: acks=all, retries without duplicates within its session."""
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self.bootstrap_servers = bootstrap_servers
+        self.producer = self._producer()
+
+    async def restart(self) -> None:
+        """A new producer session (after a failure that may have left the old one unusable)."""
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        self.producer = self._producer()
+        await self.producer.start()
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
@@ -155,8 +174,8 @@ class Relay:
                 await self.publisher.publish([(row["topic"], row["key"], row["value"])])
                 published.append(row["id"])
             except Exception as error:
-                if is_transient(error):
-                    raise
+                if not refused_for_good(error):
+                    raise  # the producer or the broker, not this row: the whole pass is retried
                 parked = row["attempts"] + 1 >= self.max_attempts
                 reason = f"{type(error).__name__}: {error}"[:2_000]
                 await conn.execute(
@@ -206,6 +225,10 @@ class Relay:
                     self.restarts += 1
                     log.exception("relay %s failed; starting again in %.1fs", self.schema, backoff)
                     await asyncio.sleep(backoff)
+                    restart = getattr(self.publisher, "restart", None)
+                    if restart is not None:
+                        with contextlib.suppress(Exception):  # a broker still away: the next pass says so
+                            await restart()
                     backoff = min(backoff * 2, self.max_wait)
                     continue
                 backoff = 0.5
