@@ -77,19 +77,29 @@ def _depth(value: object) -> int:
     return deepest
 
 
+def load_json(raw: bytes | str) -> object:
+    """json.loads with bounds: raises ValueError (with the reason) for bad UTF-8, bad JSON, huge integers,
+    NaN/Infinity, and nesting deeper than MAX_DEPTH or than the parser's recursion limit."""
+    try:
+        value = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{type(error).__name__}: {str(error)[:200]}") from error
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
 def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Event:
     """Parse a Kafka value into its contract, or raise one of the errors above with the reason.
 
     Whatever the bytes, only these three errors come out: bad UTF-8, bad JSON, huge integers, NaN,
     nesting deeper than the C parser's recursion limit or than MAX_DEPTH are all `Undecodable`."""
     try:
-        body = json.loads(raw or b"", parse_int=_bounded_int, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise Undecodable(f"not JSON: {type(error).__name__}: {str(error)[:200]}") from error
+        body = load_json(raw or b"")
+    except ValueError as error:
+        raise Undecodable(f"not JSON: {error}") from error
     if not isinstance(body, dict):
         raise Undecodable("not a JSON object")
-    if _depth(body) > MAX_DEPTH:
-        raise Undecodable(f"nested deeper than {MAX_DEPTH} levels")
     kind, version = body.get("type"), body.get("version")
     model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
     if model is None or model not in expected:

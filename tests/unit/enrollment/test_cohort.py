@@ -46,3 +46,47 @@ def test_json_lines_with_a_broken_line_keep_the_others() -> None:
 def test_an_unreadable_upload_is_refused_whole(body: bytes, content_type: str, message: str) -> None:
     with pytest.raises(CohortError, match=message):
         parse(body, content_type)
+
+
+def test_hostile_cells_and_lines_are_row_errors_not_crashes() -> None:
+    good = {
+        "id_number": id_number(),
+        "name": "Jin Zhe",
+        "phone": "13900139000",
+        "target_group": "college_graduate",
+        "tier": "basic",
+        "mode": "online",
+        "starts_on": "2020-08-08",
+    }
+    lines = [
+        json.dumps({**good, "name": "Jin\x00Zhe"}),  # PostgreSQL refuses NUL in text: refused here, by field
+        json.dumps({**good, "niche": "bell\x07"}),
+        '{"id_number": 1' + "0" * 5_000 + "}",  # an integer past Python's limit
+        "[" * 50_000 + "]" * 50_000,  # nesting past the parser's recursion limit
+        '{"a": ' + "[" * 40 + "]" * 40 + "}",
+        json.dumps(good),
+    ]
+    parsed = parse("\n".join(lines).encode(), "application/x-ndjson")
+    assert [(p.code, p.field) if isinstance(p, RowError) else "ok" for p in parsed] == [
+        ("invalid_field", "name"),
+        ("invalid_field", "niche"),
+        ("invalid_row", None),
+        ("invalid_row", None),
+        ("invalid_row", None),
+        "ok",
+    ]
+    nul_csv = (HEADER + row().replace("Liu Jiaqi", "Liu\x00Jiaqi") + row()).encode()
+    assert [type(p).__name__ for p in parse(nul_csv, "text/csv")] == ["RowError", "EnrolRequest"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        (HEADER + row().replace("cashmere and fur", "x" * 200_000)).encode(),  # past the csv module's field limit
+        (HEADER + '"unclosed' + "y" * 200_000).encode(),
+        b"\x00" * 1000,
+    ],
+)
+def test_a_csv_the_csv_module_cannot_read_is_refused_whole_with_a_reason(body: bytes) -> None:
+    with pytest.raises(CohortError):
+        parse(body, "text/csv")

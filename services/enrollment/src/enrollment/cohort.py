@@ -5,13 +5,13 @@ A bad row never spoils the rest: it becomes a RowError with its number, field an
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from enrollment.requests import EnrolRequest
+from plan_events.catalogue import load_json
 
 MAX_ROWS = 50_000
 Row = TypeVar("Row", bound=BaseModel)
@@ -46,26 +46,38 @@ def parse(body: bytes, content_type: str, model: type[Row] = EnrolRequest) -> li
 
 
 def _csv(text: str, model: type[BaseModel]) -> list[dict[str, object] | RowError]:
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [name for name, f in model.model_fields.items() if f.is_required()]
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(model.model_fields)})")
-    return [{k: v for k, v in r.items() if k is not None and v not in ("", None)} for r in reader]
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        columns = [name for name, f in model.model_fields.items() if f.is_required()]
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(model.model_fields)})")
+        records: list[dict[str, object] | RowError] = []
+        for row in reader:
+            records.append({k: v for k, v in row.items() if k is not None and v not in ("", None)})
+            if len(records) > MAX_ROWS:
+                break
+        return records
+    except csv.Error as error:  # a field over the csv module's limit, a broken quote: the upload cannot be read
+        raise CohortError(f"the CSV cannot be read near line {reader.line_num}: {error}") from error
 
 
 def _json_lines(text: str) -> list[dict[str, object] | RowError]:
     records: list[dict[str, object] | RowError] = []
     for number, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
+        if number > MAX_ROWS:
+            records.append(RowError(number, "invalid_row", None, "too many rows"))
+            break
         try:
-            value = json.loads(line)
-            records.append(
-                value
-                if isinstance(value, dict)
-                else RowError(number, "invalid_row", None, "each line must be a JSON object")
-            )
-        except json.JSONDecodeError as error:
-            records.append(RowError(number, "invalid_row", None, f"not JSON: {error.msg}"))
+            value = load_json(line)
+        except ValueError as error:
+            records.append(RowError(number, "invalid_row", None, f"not JSON: {error}"))
+            continue
+        records.append(
+            value
+            if isinstance(value, dict)
+            else RowError(number, "invalid_row", None, "each line must be a JSON object")
+        )
     return records
 
 

@@ -3,13 +3,14 @@
 from datetime import date
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from plan_events import Mode, Outcome, TargetGroup, Tier
 from plan_events.identity import IdNumber
+from plan_runtime.requests import RequestBody
 
 
-class EnrolRequest(BaseModel):
+class EnrolRequest(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     id_number: IdNumber
@@ -22,7 +23,7 @@ class EnrolRequest(BaseModel):
     niche: str | None = Field(default=None, max_length=200, description='e.g. "cashmere and fur"')
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     completed_on: date
@@ -36,18 +37,18 @@ class CompletionItem(CompletionRequest):
     enrollment_id: UUID
 
 
-class OutcomeRequest(BaseModel):
+class OutcomeRequest(RequestBody):
     outcome: Outcome
 
 
-class WithdrawalRequest(BaseModel):
+class WithdrawalRequest(RequestBody):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class InstitutionRequest(BaseModel):
+class InstitutionRequest(RequestBody):
     name: str = Field(min_length=2, max_length=200)
     mode: Mode | str = Field(default="both", pattern=r"^(online|offline|both)$")
 
 
-class StatusChange(BaseModel):
+class StatusChange(RequestBody):
     reason: str = Field(min_length=3, max_length=500)

@@ -11,6 +11,7 @@ from funding import handlers
 from funding.store import FundingStore
 from plan_events import Tier
 from plan_runtime.errors import ApiError
+from plan_runtime.requests import RequestBody
 
 Status = Literal["reserved", "released", "withdrawn", "held", "approved", "rejected", "paid", "reversed"]
 
@@ -26,21 +27,21 @@ class FundView(BaseModel):
     projected_exhaustion: date | None = Field(description="when `available` runs out at that rate")
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(RequestBody):
     institution_id: UUID
     declared_count: int = Field(gt=0)
     declared_total_yuan: int = Field(gt=0)
 
 
-class PayRequest(BaseModel):
+class PayRequest(RequestBody):
     declared_total_yuan: int = Field(gt=0)
 
 
-class ReverseRequest(BaseModel):
+class ReverseRequest(RequestBody):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class ReleaseRequest(BaseModel):
+class ReleaseRequest(RequestBody):
     reason: str = Field(min_length=3, max_length=500)
 
 

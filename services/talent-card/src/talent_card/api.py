@@ -6,16 +6,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from plan_events.identity import IdNumber
 from plan_runtime.errors import ApiError
+from plan_runtime.requests import RequestBody
 from talent_card import handlers
 from talent_card.domain import Evidence, EvidenceKind
 from talent_card.store import TalentCardStore
 
 
-class EvidenceRequest(BaseModel):
+class EvidenceRequest(RequestBody):
     kind: EvidenceKind
     platform: str | None = Field(default=None, max_length=100, description="for followers: e.g. Douyin, Taobao Live")
     value: int | None = Field(default=None, ge=0, description="followers, or yuan of annual sales")
@@ -39,22 +40,22 @@ class EvidenceRequest(BaseModel):
         return Evidence(uuid4(), self.kind, "declared", self.value, self.level, self.platform, self.detail)
 
 
-class TalentRequest(BaseModel):
+class TalentRequest(RequestBody):
     id_number: IdNumber
     display_name: str = Field(min_length=1, max_length=100)
     evidence: list[EvidenceRequest] = Field(default_factory=list, max_length=50)
 
 
-class Verification(BaseModel):
+class Verification(RequestBody):
     verified: bool
     note: str | None = Field(default=None, max_length=500)
 
 
-class CardIssue(BaseModel):
+class CardIssue(RequestBody):
     card_number: str = Field(min_length=3, max_length=50)
 
 
-class Declination(BaseModel):
+class Declination(RequestBody):
     reason: str = Field(min_length=3, max_length=500)
 
 
