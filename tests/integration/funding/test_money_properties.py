@@ -16,7 +16,8 @@ different batch at the same time. After every step the database must show:
 5. held completions are decided once their institution is reinstated (and all its status events were read).
 
 The fund is small (three professional subsidies and one senior) so that exhaustion is exercised. The example count
-and the number of steps can be raised for a longer hunt: MONEY_EXAMPLES=500 MONEY_STEPS=60.
+and the number of steps can be raised for a longer hunt (MONEY_EXAMPLES=500 MONEY_STEPS=50); MONEY_SHRINK=1 shrinks a
+failing example to its shortest form (slow: every replay runs on the database).
 """
 
 import asyncio
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
-from hypothesis import HealthCheck, note, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -65,8 +66,11 @@ from plan_runtime.transient import is_transient
 from tests.infrastructure import Infrastructure
 
 FUNDING_MIGRATIONS = Path(handlers.__file__).parent / "migrations"
-EXAMPLES = int(os.environ.get("MONEY_EXAMPLES", "25"))
+# 100 x 30 takes ~20 s on two cores and found a held claim never decided in 10 runs out of 10 (25 examples: 7 of 10).
+EXAMPLES = int(os.environ.get("MONEY_EXAMPLES", "100"))
 STEPS = int(os.environ.get("MONEY_STEPS", "30"))
+# Shrinking replays hundreds of examples on the database (minutes): on request only, so CI's time stays bounded.
+SHRINK = os.environ.get("MONEY_SHRINK", "") not in ("", "0")
 MAX_CLAIMS = 10
 PEOPLE = 3
 FINANCE = "auditor-wang"
@@ -599,9 +603,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 list(APPROVED_EVER),
             )
         )
+        # the rows vary with the races' timing: what hypothesis draws must not depend on them
+        pick = data.draw(st.integers(0, MAX_CLAIMS - 1), label="reverse subsidy #")
         if not rows:
             return
-        row = rows[data.draw(st.integers(0, len(rows) - 1), label="reverse subsidy")]
+        row = rows[pick % len(rows)]
         reversible = row["status"] == "approved" and row["batch_id"] is None
 
         async def reverse() -> None:
@@ -617,7 +623,9 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(institution=st.integers(0, 1))
     def finance_pays_an_institution(self, institution: int) -> None:
+        """Finance batches and pays an institution's approved subsidies (nothing while it is suspended)."""
         chosen = self.institutions[institution].id
+        suspended = not self._active(self.known, chosen)
 
         async def pay() -> None:
             async with self.pools[1].acquire() as conn:
@@ -626,8 +634,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 try:
                     batch = await handlers.create_payment_batch(conn, chosen, count, total, FINANCE)
                 except ApiError as error:
-                    assert count == 0 and error.code == "nothing_to_pay", error
+                    expected = "institution_suspended" if suspended else "nothing_to_pay" if count == 0 else None
+                    assert error.status == 409 and error.code == expected, (error.code, count)
                     return
+                assert not suspended, "a payment batch for an institution funding knows suspended"
                 await handlers.pay_batch(conn, batch["batch_id"], total, FINANCE)  # type: ignore[arg-type]
 
         self.run(pay())
@@ -757,6 +767,7 @@ def test_no_interleaving_of_events_and_finance_breaks_the_money_rules(
             deadline=None,
             database=None,  # no .hypothesis directory in the repository
             print_blob=True,
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, *([Phase.shrink] if SHRINK else [])],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )

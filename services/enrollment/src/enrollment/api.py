@@ -191,7 +191,7 @@ def institution_router() -> APIRouter:
         status: Literal["open", "completed", "withdrawn"] | None = None,
         tier: Tier | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=10**9),
     ) -> list[dict[str, Any]]:
         async with request.app.state.runtime.pool.acquire() as conn:
             found = await EnrollmentStore(conn).enrollments(who.id, status, tier.value if tier else None, limit, offset)

@@ -131,7 +131,7 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         created_from: date | None = None,
         created_to: date | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=10**9),
     ) -> list[dict[str, Any]]:
         async with state(request).runtime.pool.acquire() as conn:
             return await TalentCardStore(conn).notices(status, route, created_from, created_to, limit, offset)
