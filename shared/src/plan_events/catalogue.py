@@ -103,7 +103,7 @@ def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Eve
     kind, version = body.get("type"), body.get("version")
     model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
     if model is None or model not in expected:
-        raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{str(version)[:20]}")
+        raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{repr(version)[:20]}")
     try:
         return model.model_validate(body)
     except ValidationError as error:

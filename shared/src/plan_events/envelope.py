@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+# control characters (but tab, LF, CR) and lone surrogates: no text field of any event holds them
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class Event(BaseModel):
@@ -28,6 +32,13 @@ class Event(BaseModel):
     subject: str
     correlation_id: UUID
     causation_id: UUID | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _safe_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (found := _UNSAFE.search(value)):
+            raise ValueError(f"character U+{ord(found.group()):04X} is not allowed in an event")
+        return value
 
     @field_validator("occurred_at")
     @classmethod

@@ -58,6 +58,11 @@ class Outcome:
     dead_letters: list[str] = field(default_factory=list)
 
 
+def printable(text: str) -> str:
+    """Text PostgreSQL and JSON take whatever the record held: NUL and lone surrogates escaped, bounded."""
+    return text[:2_000].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 class _HandlerFailed(Exception):
     """Internal: a handler failed on the fast path; the batch is redone message by message."""
 
@@ -129,6 +134,7 @@ class Inbox:
         outcome: Outcome,
         outgoing: list[Event],
     ) -> None:
+        error = printable(error)
         stored = await conn.fetchval(
             """INSERT INTO dead_letters (consumer, topic, "partition", "offset", key, value, event_id, error)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from plan_runtime import records
 from plan_runtime.consumer import Inbox
 from plan_runtime.faults import fault_point
 from plan_runtime.health import Health
@@ -33,6 +34,7 @@ from plan_runtime.limits import MAX_PARTITION_FETCH_BYTES
 from plan_runtime.transient import retrying
 
 log = logging.getLogger(__name__)
+records.install()  # header keys that are not UTF-8 must not stop a partition
 
 
 @dataclass
