@@ -16,6 +16,7 @@ from plan_events import (
     InstitutionReinstated,
     InstitutionSuspended,
     SubsidyApproved,
+    SubsidyReversed,
     TierCompleted,
     TraineeEnrolled,
 )
@@ -43,7 +44,7 @@ INPUTS = {
         InstitutionSuspended.topic,
         InstitutionReinstated.topic,
     ),
-    "talent-card": (TierCompleted.topic, SubsidyApproved.topic),
+    "talent-card": (TierCompleted.topic, SubsidyApproved.topic, SubsidyReversed.topic),
 }
 
 

@@ -17,6 +17,7 @@ Offsets are committed by the caller only after this transaction committed; a tra
 import base64
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,9 +59,13 @@ class Outcome:
     dead_letters: list[str] = field(default_factory=list)
 
 
-def printable(text: str) -> str:
-    """Text PostgreSQL and JSON take whatever the record held: NUL and lone surrogates escaped, bounded."""
-    return text[:2_000].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str, limit: int = 2_000) -> str:
+    """Text that PostgreSQL, JSON and the event contracts take, whatever the record held: control characters
+    and lone surrogates written as escapes, the length bounded."""
+    return _UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text[:limit])
 
 
 class _HandlerFailed(Exception):
@@ -152,7 +157,7 @@ class Inbox:
             return
         log.warning("dead letter %s %s[%d]@%d: %s", self.consumer, record.topic, record.partition, record.offset, error)
         outcome.dead_letters.append(error)
-        key = record.key[:200].decode(errors="replace") if record.key else None  # a key may be any bytes
+        key = printable(record.key[:200].decode(errors="replace"), 200) if record.key else None  # any bytes
         value = record.value or b""
         outgoing.append(
             MessageDeadLettered.create(
