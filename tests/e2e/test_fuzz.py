@@ -227,10 +227,10 @@ class Fuzzed:
         return any(isinstance(k, RawHeaderKey) for k, _ in self.headers) or (self.key is None and self.value is None)
 
 
-def expected(value: bytes | None, consumer: str) -> uuid.UUID | None:
+def expected(value: bytes | None, consumer: str, topic: str) -> uuid.UUID | None:
     """What the consumer must do with these bytes: None = dead-letter them; an event id = apply (inbox)."""
     try:
-        return decode(value, CONSUMERS[consumer]).event_id
+        return decode(value, CONSUMERS[consumer], topic).event_id
     except (Undecodable, UnknownEvent, InvalidEvent):
         return None
 
@@ -590,7 +590,7 @@ def oracle(landed: list[Landed]) -> dict[str, dict[Where, uuid.UUID | None]]:
     """Per consumer, for each record sent to its topics: None (must be a dead letter) or the event id to apply."""
     return {
         consumer: {
-            (item.topic, item.partition, item.offset): expected(item.record.value, consumer)
+            (item.topic, item.partition, item.offset): expected(item.record.value, consumer, item.topic)
             for item in landed
             if consumer in READERS[item.topic]
         }

@@ -89,7 +89,7 @@ def load_json(raw: bytes | str) -> object:
     return value
 
 
-def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Event:
+def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS, topic: str | None = None) -> Event:
     """Parse a Kafka value into its contract, or raise one of the errors above with the reason.
 
     Whatever the bytes, only these three errors come out: bad UTF-8, bad JSON, huge integers, NaN,
@@ -104,6 +104,8 @@ def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS) -> Eve
     model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
     if model is None or model not in expected:
         raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{repr(version)[:20]}")
+    if topic is not None and model.topic != topic:  # each type has its topic: elsewhere it is not that event
+        raise UnknownEvent(f"a {model.topic} event does not belong on topic {topic[:100]!r}")
     try:
         return model.model_validate(body)
     except ValidationError as error:

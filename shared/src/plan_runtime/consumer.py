@@ -94,7 +94,7 @@ class Inbox:
             events: list[tuple[Record, Event]] = []
             for record in records:
                 try:
-                    events.append((record, decode(record.value, self.expected)))
+                    events.append((record, decode(record.value, self.expected, record.topic)))
                 except (Undecodable, UnknownEvent, InvalidEvent) as error:
                     await self._dead_letter(conn, record, None, str(error), outcome, outgoing)
             fresh = {

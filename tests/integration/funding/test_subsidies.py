@@ -15,6 +15,8 @@ from funding.settings import Settings
 from plan_events import (
     EnrollmentWithdrawn,
     Event,
+    InstitutionReinstated,
+    InstitutionSuspended,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,
@@ -29,7 +31,13 @@ from tests.support.plan import CLOUD_STUDIO, completion, enrolment, person, with
 from tests.support.services import serving
 
 FINANCE = {"X-API-Key": "finance-test-key", "X-Actor": "auditor-wang"}
-INPUT_TOPICS = (TraineeEnrolled.topic, TierCompleted.topic, EnrollmentWithdrawn.topic)
+INPUT_TOPICS = (
+    TraineeEnrolled.topic,
+    TierCompleted.topic,
+    EnrollmentWithdrawn.topic,
+    InstitutionSuspended.topic,
+    InstitutionReinstated.topic,
+)
 
 Funding = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -56,3 +56,17 @@ def test_huge_numbers_deep_nesting_and_nan_are_undecodable_not_crashes() -> None
 
 def test_every_valid_event_still_decodes() -> None:
     assert {type(decode(raw)) for raw in VALID} <= set(EVENTS)
+
+
+def test_an_event_on_another_type_s_topic_is_not_that_event() -> None:
+    raw = completion(enrolment()).to_bytes()
+    assert decode(raw, topic="tier-completed").type == "tier-completed"
+    result = outcome_on(raw, "institution-reinstated")
+    assert isinstance(result, UnknownEvent) and "does not belong on topic" in str(result)
+
+
+def outcome_on(raw: bytes, topic: str) -> Event | Exception:
+    try:
+        return decode(raw, topic=topic)
+    except (Undecodable, UnknownEvent, InvalidEvent) as error:
+        return error
