@@ -56,10 +56,14 @@ async def run_plan(size: Size, seed: int, console: Console, chaos: Chaos | None 
         at = endpoints()
         async with client(timeout=60) as http:
             before = await dead_letter_counts(http, at)
-        playing = play(at, size, seed, step)
-        sent = await (chaos.during(playing) if chaos else playing)
-        sent.dead_letters_before = before
-        await settle(at, sent, step)
+
+        async def main_job() -> Sent:
+            sent = await play(at, size, seed, step)
+            sent.dead_letters_before = before
+            await settle(at, sent, step)
+            return sent
+
+        sent = await (chaos.during(main_job()) if chaos else main_job())
     wall = time.monotonic() - started
     numbers = await gather(at, sent)
     if chaos:

@@ -36,27 +36,29 @@ class Chaos:
     log: list[str] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Kill, restart the broker, kill, restart PostgreSQL, then kill at random until `stop` is set."""
+        """Kill funding, restart the broker, kill talent-card, restart PostgreSQL, then kill at random until
+        `stop` is set."""
         began = time.monotonic()
-        plan = ["kill", "broker", "kill", "database"]
+        plan = ["funding", "broker", "talent-card", "database"]
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.rng.uniform(*self.pause))
             if stop.is_set():
                 return
-            action = plan.pop(0) if plan else "kill"
+            action = plan.pop(0) if plan else self.rng.choice(VICTIMS)
             if action == "broker":
                 await asyncio.to_thread(self._restart_broker)
             elif action == "database":
                 await asyncio.to_thread(self._restart_database)
             else:
-                await asyncio.to_thread(self._kill, self.rng.choice(VICTIMS))
+                await asyncio.to_thread(self._kill, action)
             self.log.append(f"{time.monotonic() - began:6.1f}s {action}")
 
     async def finish(self) -> None:
         """The faults the run was too short for, so that every chaos run has them all; then all up."""
-        if not self.kills:
-            await asyncio.to_thread(self._kill, "funding")
+        for victim in VICTIMS:
+            if not self.kills[victim]:
+                await asyncio.to_thread(self._kill, victim)
         if not self.broker_restarts:
             await asyncio.to_thread(self._restart_broker)
         if not self.database_restarts:

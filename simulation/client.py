@@ -21,8 +21,8 @@ RETRIED_STATUS = frozenset({500, 502, 503, 504})
 class _Retryable(Exception):
     """A 5xx answer, raised so that tenacity retries it."""
 
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"{response.request.method} {response.request.url} answered {response.status_code}")
+    def __init__(self, request: httpx.Request, response: httpx.Response) -> None:
+        super().__init__(f"{request.method} {request.url} answered {response.status_code}")
         self.response = response
 
 
@@ -55,7 +55,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                     response = await self.inner.handle_async_request(retry)
                     if response.status_code in RETRIED_STATUS:
                         await response.aread()
-                        raise _Retryable(response)
+                        raise _Retryable(retry, response)
                     return response
         except _Retryable as gave_up:
             return gave_up.response
