@@ -93,8 +93,16 @@ async def dead_letter_counts(http: httpx.AsyncClient, endpoints: Endpoints) -> d
         ("funding", endpoints.funding, endpoints.finance_key),
         ("talent-card", endpoints.talent_card, endpoints.office_key),
     ):
-        answer = await http.get(f"{url}/dead-letters", params={"limit": 10_000}, headers={"X-API-Key": key})
-        counts[name] = len(answer.json())
+        counts[name] = 0
+        while True:
+            answer = await http.get(
+                f"{url}/dead-letters", params={"limit": 1000, "offset": counts[name]}, headers={"X-API-Key": key}
+            )
+            answer.raise_for_status()
+            page = answer.json()
+            counts[name] += len(page)
+            if len(page) < 1000:
+                break
     return counts
 
 

@@ -21,12 +21,15 @@ class DeadLetter:
     replayed_at: datetime | None
 
 
-async def list_dead_letters(conn: Connection, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+async def list_dead_letters(
+    conn: Connection, include_replayed: bool = False, limit: int = 100, offset: int = 0
+) -> list[DeadLetter]:
     rows = await conn.fetch(
         """SELECT id, consumer, topic, "partition", "offset", key, error, created_at, replayed_at
-           FROM dead_letters WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2""",
+           FROM dead_letters WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2 OFFSET $3""",
         include_replayed,
         limit,
+        offset,
     )
     return [DeadLetter(**{**dict(r), "key": r["key"].decode(errors="replace") if r["key"] else None}) for r in rows]
 

@@ -110,10 +110,13 @@ def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
 
     @router.get("", summary="Dead letters not yet replayed (or all, with include_replayed)")
     async def listing(
-        request: Request, include_replayed: bool = False, limit: int = Query(100, ge=1, le=1000)
+        request: Request,
+        include_replayed: bool = False,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=10**9),
     ) -> list[Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
-            return list(await list_dead_letters(conn, include_replayed, limit))
+            return list(await list_dead_letters(conn, include_replayed, limit, offset))
 
     @router.post("/{dead_letter_id}/replay", summary="Put the original message back on its topic")
     async def replay_one(request: Request, dead_letter_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
