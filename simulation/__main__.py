@@ -68,6 +68,7 @@ async def run_plan(size: Size, seed: int, console: Console, chaos: Chaos | None 
     numbers = await gather(at, sent)
     if chaos:
         console.print(chaos.summary())
+        console.print(await outbox_backlog())
     ok = render(console, sent, numbers, reconcile(sent, numbers), wall)
     return sent, ok, wall
 
@@ -137,6 +138,16 @@ def main(
             console.print(f"  {name:<12} {services.url(name)}/docs")
         console.print("Stop everything with `make stop`.")
     raise typer.Exit(0 if ok else 1)
+
+
+async def outbox_backlog() -> str:
+    """What each service's outbox still holds (unpublished, parked), from its readiness report."""
+    parts = []
+    async with client(timeout=30) as http:
+        for name in services.SERVICES:
+            relay = (await http.get(f"{services.url(name)}/health/ready")).json().get("relay", {})
+            parts.append(f"{name} {relay.get('unpublished')} unpublished / {relay.get('parked')} parked")
+    return "outbox at the end: " + ", ".join(parts)
 
 
 def _start_ready(name: str) -> None:

@@ -98,7 +98,8 @@ class Chaos:
 
     def summary(self) -> str:
         kills = ", ".join(f"{name} x{n}" for name, n in sorted(self.kills.items())) or "none"
+        during = "; ".join(line.strip() for line in self.log) or "none"
         return (
             f"chaos: SIGKILLed and restarted {kills}; broker restarted {self.broker_restarts}x, "
-            f"PostgreSQL restarted {self.database_restarts}x"
+            f"PostgreSQL restarted {self.database_restarts}x (during the run: {during})"
         )
