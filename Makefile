@@ -34,7 +34,7 @@ fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI r
 	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
 
 properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
-	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-200} $(BIN)/pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py
+	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py
 
 services: infra  ## only start the three services (no simulation)
 	$(BIN)/python -m infra services start
