@@ -60,6 +60,8 @@ async def run_plan(size: Size, seed: int, console: Console, chaos: Chaos | None 
         async def main_job() -> Sent:
             sent = await play(at, size, seed, step)
             sent.dead_letters_before = before
+            if chaos:
+                await chaos.settle_after()
             await settle(at, sent, step)
             return sent
 

@@ -34,6 +34,8 @@ class Chaos:
     broker_restarts: int = 0
     database_restarts: int = 0
     log: list[str] = field(default_factory=list)
+    planned: asyncio.Event = field(default_factory=asyncio.Event)  # set once the four planned faults are done
+    _faults: "asyncio.Task[None]" = field(init=False, repr=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Kill funding, restart the broker, kill talent-card, restart PostgreSQL, then kill at random until
@@ -53,6 +55,8 @@ class Chaos:
             else:
                 await asyncio.to_thread(self._kill, action)
             self.log.append(f"{time.monotonic() - began:6.1f}s {action}")
+            if not plan:
+                self.planned.set()
 
     async def finish(self) -> None:
         """The faults the run was too short for, so that every chaos run has them all; then all up."""
@@ -86,15 +90,26 @@ class Chaos:
         self.database_restarts += 1
 
     async def during(self, playing: Awaitable[T]) -> T:
-        """Await `playing` with faults injected meanwhile; afterwards every fault has happened and all is up."""
+        """Await `playing` with faults injected meanwhile; afterwards every fault has happened and all is up.
+
+        The main job waits for `planned` before it settles (see `settle_after`), so the four planned faults
+        always fall inside the run, however fast the cohort is played."""
         stop = asyncio.Event()
-        faults = asyncio.create_task(self.run(stop))
+        faults = self._faults = asyncio.create_task(self.run(stop))
         try:
             return await playing
         finally:
             stop.set()
             await faults
             await self.finish()
+
+    async def settle_after(self) -> None:
+        """Called by the main job between playing and settling: the planned faults are part of the run."""
+        planned = asyncio.create_task(self.planned.wait())
+        await asyncio.wait([planned, self._faults], return_when=asyncio.FIRST_COMPLETED)
+        planned.cancel()
+        if self._faults.done():
+            self._faults.result()  # a fault that could not be injected (a broker that did not come back) says so
 
     def summary(self) -> str:
         kills = ", ".join(f"{name} x{n}" for name, n in sorted(self.kills.items())) or "none"

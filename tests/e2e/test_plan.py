@@ -99,6 +99,8 @@ async def run(
     async def main_job() -> Sent:
         sent = await play(at, size, seed, step)
         sent.dead_letters_before = before
+        if chaos:
+            await chaos.settle_after()
         await settle(at, sent, step, timeout=300)
         return sent
 

@@ -1,7 +1,7 @@
 """The FastAPI shell of a service: lifespan around `running`, /health, and error responses."""
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from plan_runtime.consumer import Inbox
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.errors import ApiError
+from plan_runtime.limits_http import BodyLimit
 from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
@@ -49,6 +50,7 @@ def service_app(
     inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
     routers: Sequence[APIRouter] = (),
     prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
+    bulk_paths: Collection[str] = (),
 ) -> FastAPI:
     """A FastAPI app whose lifespan runs the messaging runtime; the routes read it from app.state."""
 
@@ -61,6 +63,7 @@ def service_app(
     app = FastAPI(title=title, description=description, lifespan=lifespan, version="1")
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
+    app.add_middleware(BodyLimit, default=256 * 1024, bulk=16 * 1024 * 1024, bulk_paths=bulk_paths)
 
     async def ready(request: Request) -> JSONResponse:
         report = await request.app.state.runtime.check()

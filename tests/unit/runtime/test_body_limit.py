@@ -1,0 +1,67 @@
+"""Bodies are bounded while they are read, and a request without a key is refused before its body is read."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+from plan_runtime.limits_http import BodyLimit
+
+
+class Item(BaseModel):
+    name: str
+
+
+def app() -> FastAPI:
+    api = FastAPI()
+    reads: list[int] = []
+
+    @api.post("/items")
+    async def items(item: Item) -> dict[str, str]:
+        return {"name": item.name}
+
+    @api.post("/cohorts")
+    async def cohorts(request: Request) -> dict[str, int]:
+        body = await request.body()
+        reads.append(len(body))
+        return {"bytes": len(body)}
+
+    @api.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    api.state.reads = reads
+    api.add_middleware(BodyLimit, default=1_000, bulk=10_000, bulk_paths={"/cohorts"})
+    return api
+
+
+async def chunks(total: int, size: int = 500) -> AsyncIterator[bytes]:
+    for _ in range(total // size):
+        yield b"x" * size
+
+
+async def test_limits_by_route_declared_and_streamed() -> None:
+    api = app()
+    key = {"X-API-Key": "k"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t") as client:
+        small = await client.post("/items", json={"name": "Liu"}, headers=key)
+        declared = await client.post("/items", content=b"{" + b" " * 2_000 + b"}", headers=key)
+        bulk_ok = await client.post("/cohorts", content=b"x" * 9_000, headers=key)
+        bulk_big = await client.post("/cohorts", content=b"x" * 20_000, headers=key)
+        streamed = await client.post("/cohorts", content=chunks(20_000), headers=key)
+        streamed_json = await client.post(
+            "/items", content=chunks(5_000), headers={**key, "Content-Type": "application/json"}
+        )
+        no_key = await client.post("/cohorts", content=b"x" * 20_000)
+        open_route = await client.get("/health")
+        bad_length = await client.post("/items", content=b"{}", headers={**key, "Content-Length": "lots"})
+
+    assert small.status_code == 200 and bulk_ok.json() == {"bytes": 9_000}
+    for answer in (declared, bulk_big, streamed, streamed_json):
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "body_too_large"
+    assert no_key.status_code == 401 and no_key.json()["error"]["field"] == "X-API-Key"
+    assert open_route.status_code == 200
+    assert bad_length.status_code == 400
+    assert api.state.reads == [9_000]  # no oversized body was ever handed to a route whole
