@@ -122,6 +122,9 @@ async def test_a_suspended_institution_s_completions_are_held_released_and_decid
             headers=FINANCE,
         )
         fund_after = (await api.get("/fund", headers=FINANCE)).json()
+        statement = f"/institutions/{institution}/statement"
+        first_page = (await api.get(statement, params={"limit": 1}, headers=FINANCE)).json()
+        last_page = (await api.get(statement, params={"limit": 1, "offset": 2}, headers=FINANCE)).json()
 
     assert held["status"] == "held" and held["reason"] == "institution suspended: audit of attendance"
     assert fund_held["reserved_yuan"] == 900 + 5000  # the held claim and the open senior course keep their money
@@ -133,6 +136,9 @@ async def test_a_suspended_institution_s_completions_are_held_released_and_decid
     assert sum(r.key in _keys(before, during) for r in records) == 2
     assert again.status_code == 409 and again.json()["error"]["code"] == "institution_not_suspended"
     assert fund_after["approved_yuan"] == 1800 and fund_after["reserved_yuan"] == 0
+    # a statement never stops silently: the count of all subsidies and where the next page starts
+    assert (first_page["subsidy_count"], len(first_page["subsidies"]), first_page["next_offset"]) == (3, 1, 1)
+    assert (len(last_page["subsidies"]), last_page["next_offset"]) == (1, None)
 
 
 async def test_held_whichever_topic_is_read_first_and_decided_whichever_arrives_last(

@@ -119,8 +119,17 @@ def build_router(guard: Any) -> APIRouter:
             raise ApiError(404, "decision_not_found", f"no claim for enrolment {enrollment_id}", "enrollment_id")
         return found
 
-    @router.get("/institutions/{institution_id}/statement", summary="An institution's subsidy statement")
-    async def statement(request: Request, institution_id: UUID, details: bool = True) -> dict[str, Any]:
+    @router.get(
+        "/institutions/{institution_id}/statement",
+        summary="An institution's subsidy statement: totals, and its subsidies a page at a time",
+    )
+    async def statement(
+        request: Request,
+        institution_id: UUID,
+        details: bool = True,
+        limit: int = Query(1000, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=10**9),
+    ) -> dict[str, Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
             store = FundingStore(conn)
             if not details:
@@ -128,11 +137,16 @@ def build_router(guard: Any) -> APIRouter:
                     "institution_id": institution_id,
                     "totals": await store.totals_by("status", "tier", "reason", institution_id=institution_id),
                 }
-            return {
-                "institution_id": institution_id,
-                "totals": await store.totals_by("status", "tier", institution_id=institution_id),
-                "subsidies": await store.subsidies(institution_id=institution_id, limit=1000),
-            }
+            totals = await store.totals_by("status", "tier", institution_id=institution_id)
+            page = await store.subsidies(institution_id=institution_id, limit=limit, offset=offset)
+        count = sum(t["count"] for t in totals)  # every subsidy of the institution, whatever the page
+        return {
+            "institution_id": institution_id,
+            "totals": totals,
+            "subsidies": page,
+            "subsidy_count": count,  # nothing is cut off silently: page on with `next_offset`
+            "next_offset": offset + len(page) if offset + len(page) < count else None,
+        }
 
     @router.post(
         "/institutions/{institution_id}/reservations/release",
