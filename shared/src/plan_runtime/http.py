@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
@@ -60,7 +61,8 @@ def service_app(
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(title=title, description=description, lifespan=lifespan, version="1")
+    # the docs' script and style sheet ship with fastapi-offline: /docs renders on a network without internet
+    app = FastAPIOffline(title=title, description=description, lifespan=lifespan, version="1")
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
     app.add_middleware(BodyLimit, default=256 * 1024, bulk=16 * 1024 * 1024, bulk_paths=bulk_paths)

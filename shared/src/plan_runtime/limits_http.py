@@ -18,7 +18,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")  # no key needed (prefixes)
+# no key needed (prefixes): operations, and the API documentation with its offline assets
+OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/static-offline-docs")
 
 
 class _TooLarge(BaseException):  # not an Exception: FastAPI would turn it into a 400
