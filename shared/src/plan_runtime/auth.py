@@ -3,16 +3,27 @@
 import hmac
 from collections.abc import Callable
 
-from fastapi import Header
+from fastapi import Header, Security
+from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 from plan_runtime.errors import ApiError
+
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,  # a missing key is our 401 with the error envelope, not FastAPI's 403
+    scheme_name="X-API-Key",
+    description="an institution's key (issued by the Bureau) or a role key: Bureau, finance, talent office",
+)
 
 
 def role_guard(role: str, expected: SecretStr) -> Callable[..., str]:
     """A FastAPI dependency: the request must carry the role's key; returns the actor for the audit trail."""
 
-    def guard(x_api_key: str | None = Header(default=None), x_actor: str | None = Header(default=None)) -> str:
+    def guard(
+        x_api_key: str | None = Security(API_KEY),
+        x_actor: str | None = Header(default=None, max_length=200, description="who acts, for the audit trail"),
+    ) -> str:
         if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected.get_secret_value().encode()):
             raise ApiError(401, "unauthorized", f"X-API-Key is missing or is not the {role} key", "X-API-Key")
         return f"{role}:{x_actor}" if x_actor else role

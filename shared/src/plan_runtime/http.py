@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
@@ -18,6 +19,33 @@ from plan_runtime.limits_http import BodyLimit
 from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, for programs: e.g. invalid_request, unauthorized, enrolled_elsewhere")
+    message: str = Field(description="for people")
+    field: str | None = Field(description="the field, header or parameter at fault")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every rejection (4xx) has this body."""
+
+    error: ErrorDetail
+
+
+_STATUS = {
+    401: "X-API-Key missing or not valid for this route",
+    403: "the caller may not do this now (e.g. a suspended institution)",
+    404: "no such resource for this caller",
+    409: "refused by a rule: the code says which",
+    413: "the body is larger than this route accepts",
+    422: "a field, parameter or row is invalid: the field is named",
+}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description} for status, description in _STATUS.items()
+}
 
 
 def error_body(code: str, message: str, field: str | None, **extra: Any) -> dict[str, Any]:
@@ -105,7 +133,7 @@ def service_app(
         return {"status": "alive"}
 
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)  # every rejection documented, with its envelope
     return app
 
 

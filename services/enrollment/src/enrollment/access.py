@@ -5,9 +5,10 @@ import hmac
 from dataclasses import dataclass
 from uuid import UUID
 
-from fastapi import Header, Request
+from fastapi import Request, Security
 
 from enrollment.store import EnrollmentStore
+from plan_runtime.auth import API_KEY
 from plan_runtime.errors import ApiError
 
 
@@ -21,7 +22,7 @@ def _unauthorized() -> ApiError:
     return ApiError(401, "unauthorized", "X-API-Key is missing or is not a valid institution key", "X-API-Key")
 
 
-async def institution(request: Request, x_api_key: str | None = Header(default=None)) -> Institution:
+async def institution(request: Request, x_api_key: str | None = Security(API_KEY)) -> Institution:
     """A FastAPI dependency: the institution whose key this is (revoked keys no longer work)."""
     parts = (x_api_key or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != "inst":
