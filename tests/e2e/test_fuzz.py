@@ -74,7 +74,7 @@ from plan_events import (
 )
 from tests.infrastructure import real_infrastructure
 from tests.support.kafka import committed, group_starts_at_end, partitions_of
-from tests.support.plan import NOW, completion, enrolment, person, withdrawal
+from tests.support.plan import approval, completion, enrolment, person, reinstatement, suspension, withdrawal
 
 FUZZ_DATABASE = "talentplan_fuzz"
 RECORDS = int(os.environ.get("FUZZ_RECORDS", "1500"))
@@ -233,44 +233,6 @@ def expected(value: bytes | None, consumer: str, topic: str) -> uuid.UUID | None
         return decode(value, CONSUMERS[consumer], topic).event_id
     except (Undecodable, UnknownEvent, InvalidEvent):
         return None
-
-
-def suspension(institution: uuid.UUID, seq: int) -> InstitutionSuspended:
-    return InstitutionSuspended.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason="fuzz audit",
-    )
-
-
-def reinstatement(institution: uuid.UUID, seq: int) -> InstitutionReinstated:
-    return InstitutionReinstated.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason="fuzz audit passed",
-    )
-
-
-def approval(done: TierCompleted, amount: int = 5000) -> SubsidyApproved:
-    return SubsidyApproved.create(
-        source="funding",
-        subject=done.trainee_id,
-        occurred_at=done.occurred_at,
-        caused_by=done,
-        subsidy_id=uuid.uuid4(),
-        enrollment_id=done.enrollment_id,
-        trainee_id=done.trainee_id,
-        institution_id=done.institution_id,
-        tier=done.tier,
-        amount_yuan=amount,
-        policy_version="2020-08-v2",
-    )
 
 
 def reversal(approved: SubsidyApproved) -> SubsidyReversed:

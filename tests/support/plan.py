@@ -3,7 +3,17 @@
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from plan_events import EnrollmentWithdrawn, Mode, TargetGroup, Tier, TierCompleted, TraineeEnrolled
+from plan_events import (
+    EnrollmentWithdrawn,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    Mode,
+    SubsidyApproved,
+    TargetGroup,
+    Tier,
+    TierCompleted,
+    TraineeEnrolled,
+)
 
 VILLAGE_ROOM = uuid.UUID("00000000-0000-4000-8000-00000000a001")  # an offline institution
 CLOUD_STUDIO = uuid.UUID("00000000-0000-4000-8000-00000000b002")  # an online one
@@ -65,4 +75,43 @@ def withdrawal(enrolled: TraineeEnrolled) -> EnrollmentWithdrawn:
         institution_id=enrolled.institution_id,
         tier=enrolled.tier,
         reason="moved away",
+    )
+
+
+def approval(done: TierCompleted, amount: int = 5000) -> SubsidyApproved:
+    """Funding's approval of a completion, as funding would publish it."""
+    return SubsidyApproved.create(
+        source="funding",
+        subject=done.trainee_id,
+        occurred_at=done.occurred_at,
+        caused_by=done,
+        subsidy_id=uuid.uuid4(),
+        enrollment_id=done.enrollment_id,
+        trainee_id=done.trainee_id,
+        institution_id=done.institution_id,
+        tier=done.tier,
+        amount_yuan=amount,
+        policy_version="2020-08-v2",
+    )
+
+
+def suspension(institution: uuid.UUID, seq: int, reason: str = "audit of attendance") -> InstitutionSuspended:
+    return InstitutionSuspended.create(
+        source="enrollment",
+        subject=str(institution),
+        occurred_at=NOW,
+        institution_id=institution,
+        status_seq=seq,
+        reason=reason,
+    )
+
+
+def reinstatement(institution: uuid.UUID, seq: int, reason: str = "audit passed") -> InstitutionReinstated:
+    return InstitutionReinstated.create(
+        source="enrollment",
+        subject=str(institution),
+        occurred_at=NOW,
+        institution_id=institution,
+        status_seq=seq,
+        reason=reason,
     )

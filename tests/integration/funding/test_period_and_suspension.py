@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 
 from plan_events import (
-    InstitutionReinstated,
-    InstitutionSuspended,
     SubsidyApproved,
     SubsidyRejected,
     Tier,
@@ -26,7 +24,7 @@ from plan_events import (
 from tests.infrastructure import Infrastructure
 from tests.integration.funding.test_subsidies import FINANCE, Funding, funding, send
 from tests.support.kafka import TopicWatcher
-from tests.support.plan import NOW, completion, enrolment, person
+from tests.support.plan import completion, enrolment, person, reinstatement, suspension
 
 __all__ = ["funding"]  # the fixture, shared with the subsidy tests
 
@@ -34,28 +32,6 @@ __all__ = ["funding"]  # the fixture, shared with the subsidy tests
 def completed_on(enrolled: TraineeEnrolled, day: date, **status: Any) -> TierCompleted:
     done = completion(enrolled)
     return TierCompleted.model_validate({**done.model_dump(), "event_id": uuid.uuid4(), "completed_on": day, **status})
-
-
-def suspension(institution: uuid.UUID, seq: int, reason: str = "audit of attendance") -> InstitutionSuspended:
-    return InstitutionSuspended.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason=reason,
-    )
-
-
-def reinstatement(institution: uuid.UUID, seq: int) -> InstitutionReinstated:
-    return InstitutionReinstated.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason="audit passed",
-    )
 
 
 async def decision(api: httpx.AsyncClient, enrollment_id: uuid.UUID) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """The talent-card service on the real broker and database: eligibility notices, exactly once per person."""
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
 from tests.support.kafka import TopicWatcher, eventually, group_starts_at_end, produce
 from tests.support.people import id_number
-from tests.support.plan import completion, enrolment, person
+from tests.support.plan import approval, completion, enrolment, person
 from tests.support.services import serving
 
 OFFICE = {"X-API-Key": "office-test-key", "X-Actor": "officer-zhou"}
@@ -52,22 +51,6 @@ def talent_card(infrastructure: Infrastructure, schema: Schema) -> TalentCard:
             yield client
 
     return start
-
-
-def approval(done: TierCompleted) -> SubsidyApproved:
-    return SubsidyApproved.create(
-        source="funding",
-        subject=done.trainee_id,
-        occurred_at=done.occurred_at,
-        caused_by=done,
-        subsidy_id=uuid.uuid4(),
-        enrollment_id=done.enrollment_id,
-        trainee_id=done.trainee_id,
-        institution_id=done.institution_id,
-        tier=done.tier,
-        amount_yuan=5000,
-        policy_version="2020-08-v2",
-    )
 
 
 async def send(infra: Infrastructure, *events: Event) -> None:

@@ -15,15 +15,8 @@ def row(number: str | None = None, phone: str = "13800138000") -> str:
     return f"{number or id_number()},Liu Jiaqi,{phone},rural_household,basic,offline,2020-08-08,cashmere and fur\n"
 
 
-def test_good_and_bad_csv_rows_are_told_apart_by_row_number() -> None:
-    parsed = parse((HEADER + row() + row("123") + row(phone="12345")).encode(), "text/csv")
-    assert isinstance(parsed[0], EnrolRequest)
-    assert parsed[1] == RowError(2, "invalid_id_number", "id_number", parsed[1].message)  # type: ignore[union-attr]
-    assert isinstance(parsed[2], RowError) and parsed[2].field == "phone"
-
-
-def test_json_lines_with_a_broken_line_keep_the_others() -> None:
-    good = {
+def good_row() -> dict[str, str]:
+    return {
         "id_number": id_number(),
         "name": "Jin Zhe",
         "phone": "13900139000",
@@ -32,6 +25,17 @@ def test_json_lines_with_a_broken_line_keep_the_others() -> None:
         "mode": "online",
         "starts_on": "2020-08-08",
     }
+
+
+def test_good_and_bad_csv_rows_are_told_apart_by_row_number() -> None:
+    parsed = parse((HEADER + row() + row("123") + row(phone="12345")).encode(), "text/csv")
+    assert isinstance(parsed[0], EnrolRequest)
+    assert parsed[1] == RowError(2, "invalid_id_number", "id_number", parsed[1].message)  # type: ignore[union-attr]
+    assert isinstance(parsed[2], RowError) and parsed[2].field == "phone"
+
+
+def test_json_lines_with_a_broken_line_keep_the_others() -> None:
+    good = good_row()
     body = "\n".join([json.dumps(good), "{not json", json.dumps({**good, "tier": "expert"})])
     parsed = parse(body.encode(), "application/x-ndjson")
     assert isinstance(parsed[0], EnrolRequest)
@@ -49,15 +53,7 @@ def test_an_unreadable_upload_is_refused_whole(body: bytes, content_type: str, m
 
 
 def test_hostile_cells_and_lines_are_row_errors_not_crashes() -> None:
-    good = {
-        "id_number": id_number(),
-        "name": "Jin Zhe",
-        "phone": "13900139000",
-        "target_group": "college_graduate",
-        "tier": "basic",
-        "mode": "online",
-        "starts_on": "2020-08-08",
-    }
+    good = good_row()
     lines = [
         json.dumps({**good, "name": "Jin\x00Zhe"}),  # PostgreSQL refuses NUL in text: refused here, by field
         json.dumps({**good, "niche": "bell\x07"}),

@@ -1,33 +1,14 @@
 """Enrollment policy: the plan's period, course length, trainees' ages, targets, from a versioned TOML file."""
 
 import tomllib
-from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from plan_events import Tier
+from plan_events.calendar import PlanPeriod
 
 DEFAULT_POLICY = Path(__file__).parent / "policy.toml"
-
-
-class Period(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    starts_on: date
-    ends_on: date
-    grace_days: int = Field(default=0, ge=0, le=366)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "Period":
-        if self.ends_on < self.starts_on:
-            raise ValueError("period: ends_on is before starts_on")
-        return self
-
-    @property
-    def last_day(self) -> date:
-        """The last day a course may end on."""
-        return self.ends_on + timedelta(days=self.grace_days)
 
 
 class Trainees(BaseModel):
@@ -49,7 +30,7 @@ class Policy(BaseModel):
 
     version: str = Field(min_length=1)
     min_course_days: int = Field(ge=1, le=365)
-    period: Period
+    period: PlanPeriod
     trainees: Trainees
     refusals: Refusals
     targets: dict[str, dict[Tier, int]]

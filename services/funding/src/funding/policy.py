@@ -1,39 +1,16 @@
 """The fund's policy, loaded from a versioned TOML file and checked before the service starts."""
 
 import tomllib
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from plan_events import Tier
+from plan_events.calendar import PlanPeriod
 
 DEFAULT_POLICY = Path(__file__).parent / "policy.toml"
-
-
-class Period(BaseModel):
-    """The plan's period: money is paid only for completions inside it (plus the grace), whatever enrollment said."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    starts_on: date
-    ends_on: date
-    grace_days: int = Field(default=0, ge=0, le=366)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "Period":
-        if self.ends_on < self.starts_on:
-            raise ValueError("period: ends_on is before starts_on")
-        return self
-
-    @property
-    def last_day(self) -> date:
-        return self.ends_on + timedelta(days=self.grace_days)
-
-    def holds(self, day: date, today: date) -> bool:
-        """Whether a course that ended on `day` is inside the period (and not in the future)."""
-        return self.starts_on <= day <= min(self.last_day, today)
 
 
 class Policy(BaseModel):
@@ -41,7 +18,7 @@ class Policy(BaseModel):
 
     version: str = Field(min_length=1)
     fund_yuan: int = Field(gt=0)
-    period: Period
+    period: PlanPeriod
     rates_yuan: dict[Tier, int]
     targets: dict[Tier, int] = Field(default_factory=dict)
     year_envelopes_yuan: dict[int, int] = Field(default_factory=dict)
