@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
+from aiokafka.errors import InvalidTopicError, KafkaError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
 
 from plan_events import Event
 from plan_runtime.db import Connection
@@ -210,25 +210,28 @@ class Relay:
         """Until stopped: drain, then wait for a NOTIFY or the poll interval. Transient errors back off;
         any other error is reported and the loop starts again after a growing pause: never silently gone."""
         listener = asyncio.create_task(self._listen())
-        backoff = 0.5
+        backoff, fresh_session = 0.5, False
         try:
             while not self._stopping:
                 try:
                     async for attempt in retrying(self.max_wait):
                         with attempt:
                             try:
+                                if fresh_session:
+                                    await self._new_producer_session()
+                                    fresh_session = False
                                 published = await self.drain()
                             except Exception as error:
                                 self.health.failing("outbox-relay", error)
+                                # a client that lost the cluster after a broker restart never finds it again
+                                # (aiokafka keeps asking an empty broker list): the next try uses a new one
+                                fresh_session = fresh_session or isinstance(error, KafkaError | asyncio.TimeoutError)
                                 raise
                 except Exception:
                     self.restarts += 1
                     log.exception("relay %s failed; starting again in %.1fs", self.schema, backoff)
                     await asyncio.sleep(backoff)
-                    restart = getattr(self.publisher, "restart", None)
-                    if restart is not None:
-                        with contextlib.suppress(Exception):  # a broker still away: the next pass says so
-                            await restart()
+                    fresh_session = True
                     backoff = min(backoff * 2, self.max_wait)
                     continue
                 backoff = 0.5
@@ -243,6 +246,12 @@ class Relay:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def _new_producer_session(self) -> None:
+        restart = getattr(self.publisher, "restart", None)
+        if restart is not None:
+            log.info("relay %s: a new producer session", self.schema)
+            await restart()
 
     async def _listen(self) -> None:
         """LISTEN wakes the relay as soon as a transaction with events commits; polling stays."""

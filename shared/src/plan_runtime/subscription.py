@@ -108,11 +108,19 @@ class Subscription:
         consumer = self._consumer()
         await consumer.start()
         self.health.ok(self.part, "consuming")
+        # a client that lost the cluster (after a broker restart) polls nothing for ever without an error:
+        # with no partition for this long, the consumer is replaced by a new one that joins again
+        give_up = max(30.0, 3 * self.session_timeout_ms / 1000)
+        assigned_at = time.monotonic()
         try:
             while not self._stopping:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-                self.state.last_poll = time.monotonic()
+                self.state.last_poll = now = time.monotonic()
                 self.state.assigned = len(consumer.assignment())
+                if self.state.assigned:
+                    assigned_at = now
+                elif now - assigned_at > give_up:
+                    raise RuntimeError(f"no partition assigned for {now - assigned_at:.0f} s: joining again")
                 if batches and not await self._apply(consumer, batches):
                     await asyncio.sleep(min(self.max_wait, 2.0))  # the database is away: do not spin
                 await self._measure_lag(consumer)

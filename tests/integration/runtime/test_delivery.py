@@ -201,6 +201,32 @@ async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produc
     await eventually(lambda: schema.count("SELECT count(*) = 30 FROM probe_effects"), timeout=90)
 
 
+async def test_a_service_started_while_the_broker_restarts_publishes_everything_once_it_is_back(
+    infrastructure: Infrastructure, schema: Schema, probes: Probes
+) -> None:
+    """The cause of the old flaky broker-restart test: a producer that met the broker while it was starting
+    kept an empty broker list for ever and published nothing. The relay now starts a new producer session."""
+    await prepare(schema, infrastructure, probes)
+    events = [enrolment(f"late-{n}") for n in range(10)]
+
+    async def commit(batch: list[TraineeEnrolled]) -> None:
+        async with schema.pool.acquire() as conn, conn.transaction():
+            await emit(conn, batch)
+
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        await commit(events[:5])
+        await asyncio.to_thread(infrastructure.broker.stop)
+        probes.start()  # boots while the broker is away and meets it while it starts
+        await asyncio.sleep(1)
+        await asyncio.to_thread(infrastructure.broker.start)
+        await commit(events[5:])
+        wanted = {str(e.event_id) for e in events}
+        records = await topic.collect(lambda rs: wanted <= {json.loads(r.value)["event_id"] for r in rs}, timeout=90)
+
+    assert wanted <= {json.loads(r.value)["event_id"] for r in records}
+    await eventually(lambda: schema.count("SELECT count(*) = 10 FROM probe_effects"), timeout=90)
+
+
 async def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_applies_nothing_twice(
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
