@@ -136,6 +136,7 @@ class Relay:
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._stopping = False
+        self._forget_topics = False
         self.restarts = 0
 
     async def relay_once(self) -> int:
@@ -176,6 +177,7 @@ class Relay:
             except Exception as error:
                 if not refused_for_good(error):
                     raise  # the producer or the broker, not this row: the whole pass is retried
+                self._forget_topics = True  # the producer would keep asking the broker about a refused topic
                 parked = row["attempts"] + 1 >= self.max_attempts
                 reason = f"{type(error).__name__}: {error}"[:2_000]
                 await conn.execute(
@@ -217,9 +219,9 @@ class Relay:
                     async for attempt in retrying(self.max_wait):
                         with attempt:
                             try:
-                                if fresh_session:
+                                if fresh_session or self._forget_topics:
                                     await self._new_producer_session()
-                                    fresh_session = False
+                                    fresh_session = self._forget_topics = False
                                 published = await self.drain()
                             except Exception as error:
                                 self.health.failing("outbox-relay", error)
