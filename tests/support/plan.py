@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from plan_events import (
     EnrollmentWithdrawn,
@@ -96,22 +97,19 @@ def approval(done: TierCompleted, amount: int = 5000) -> SubsidyApproved:
 
 
 def suspension(institution: uuid.UUID, seq: int, reason: str = "audit of attendance") -> InstitutionSuspended:
-    return InstitutionSuspended.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason=reason,
-    )
+    return InstitutionSuspended.create(**_status_change(institution, seq, reason))
 
 
 def reinstatement(institution: uuid.UUID, seq: int, reason: str = "audit passed") -> InstitutionReinstated:
-    return InstitutionReinstated.create(
-        source="enrollment",
-        subject=str(institution),
-        occurred_at=NOW,
-        institution_id=institution,
-        status_seq=seq,
-        reason=reason,
-    )
+    return InstitutionReinstated.create(**_status_change(institution, seq, reason))
+
+
+def _status_change(institution: uuid.UUID, seq: int, reason: str) -> dict[str, Any]:
+    return {
+        "source": "enrollment",
+        "subject": str(institution),
+        "occurred_at": NOW,
+        "institution_id": institution,
+        "status_seq": seq,
+        "reason": reason,
+    }

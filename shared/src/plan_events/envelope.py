@@ -9,8 +9,9 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
-# control characters (but tab, LF, CR) and lone surrogates: no text field of any event holds them
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# control characters (but tab, LF, CR) and lone surrogates: no text field of any event holds them, no request
+# field either (plan_runtime.requests), and dead-letter reasons escape them (plan_runtime.consumer)
+UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class Event(BaseModel):
@@ -36,7 +37,7 @@ class Event(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _safe_text(cls, value: Any) -> Any:
-        if isinstance(value, str) and (found := _UNSAFE.search(value)):
+        if isinstance(value, str) and (found := UNSAFE_TEXT.search(value)):
             raise ValueError(f"character U+{ord(found.group()):04X} is not allowed in an event")
         return value
 

@@ -17,7 +17,6 @@ Offsets are committed by the caller only after this transaction committed; a tra
 import base64
 import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import asyncpg
 
 from plan_events import Event, InvalidEvent, MessageDeadLettered, Undecodable, UnknownEvent, decode
 from plan_events.dead_letter import EXCERPT_BYTES
+from plan_events.envelope import UNSAFE_TEXT
 from plan_runtime.db import Connection
 from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
@@ -59,13 +59,10 @@ class Outcome:
     dead_letters: list[str] = field(default_factory=list)
 
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
 def printable(text: str, limit: int = 2_000) -> str:
     """Text that PostgreSQL, JSON and the event contracts take, whatever the record held: control characters
     and lone surrogates written as escapes, the length bounded."""
-    return _UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text[:limit])
+    return UNSAFE_TEXT.sub(lambda found: f"\\u{ord(found.group()):04x}", text[:limit])
 
 
 class _HandlerFailed(Exception):

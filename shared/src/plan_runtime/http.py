@@ -99,22 +99,18 @@ def service_app(
         report = await request.app.state.runtime.check()
         return JSONResponse(report, 200 if report["status"] == "ok" else 503)
 
-    app.add_api_route(
-        "/health/ready",
-        ready,
-        methods=["GET"],
-        tags=["operations"],
-        summary="Readiness: database, broker, each consumer (alive, assigned, polling, lag) and the relay",
-        responses={503: {"description": "not ready: `problems` says why"}},
-    )
-    app.add_api_route(
-        "/health",
-        ready,
-        methods=["GET"],
-        tags=["operations"],
-        summary="The same as /health/ready",
-        responses={503: {"description": "not ready: `problems` says why"}},
-    )
+    for path, summary in (
+        ("/health/ready", "Readiness: database, broker, each consumer (alive, assigned, polling, lag) and the relay"),
+        ("/health", "The same as /health/ready"),
+    ):
+        app.add_api_route(
+            path,
+            ready,
+            methods=["GET"],
+            tags=["operations"],
+            summary=summary,
+            responses={503: {"description": "not ready: `problems` says why"}},
+        )
 
     metrics = Metrics(source)
 

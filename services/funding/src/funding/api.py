@@ -159,7 +159,7 @@ def build_router(guard: Any) -> APIRouter:
     @router.get("/institutions/{institution_id}", summary="An institution's standing as funding knows it")
     async def institution(request: Request, institution_id: UUID) -> dict[str, Any]:
         async with request.app.state.runtime.pool.acquire() as conn:
-            found = await FundingStore(conn).institution_status(institution_id)
+            found = await FundingStore(conn).institution(institution_id)
         if found is None:
             return {"institution_id": institution_id, "status": "active", "status_seq": 0, "reason": None}
         return found

@@ -143,7 +143,7 @@ async def release_reservations(conn: Connection, institution_id: UUID, actor: st
     """Finance gives a suspended institution's reservations back to the fund (its held completions stay held)."""
     async with conn.transaction():
         store = FundingStore(conn)
-        known = await store.lock_institution(institution_id)  # a reinstatement waits for this release
+        known = await store.institution(institution_id, lock=True)  # a reinstatement waits for this release
         if known is None or known["status"] != "suspended":
             raise ApiError(
                 409,
@@ -157,7 +157,7 @@ async def release_reservations(conn: Connection, institution_id: UUID, actor: st
 
 async def _not_suspended(store: FundingStore, institution_id: UUID) -> None:
     """A suspended institution is paid nothing while suspended (domain.md): no batch, no payment."""
-    known = await store.lock_institution(institution_id)
+    known = await store.institution(institution_id, lock=True)
     if known is not None and known["status"] == "suspended":
         raise ApiError(
             409,

@@ -116,19 +116,15 @@ class FundingStore:
         )
         return current
 
-    async def lock_institution(self, institution_id: UUID) -> dict[str, Any] | None:
-        """The institution's standing, locked (the same first lock as `note_institution`)."""
+    async def institution(self, institution_id: UUID, lock: bool = False) -> dict[str, Any] | None:
+        """The institution's standing as funding knows it; `lock`: the same first lock as `note_institution`."""
         row = await self.conn.fetchrow(
-            "SELECT * FROM institutions WHERE institution_id = $1 FOR UPDATE", institution_id
+            "SELECT * FROM institutions WHERE institution_id = $1" + (" FOR UPDATE" if lock else ""), institution_id
         )
         return dict(row) if row else None
 
     async def lock_fund(self) -> None:
         await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
-
-    async def institution_status(self, institution_id: UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow("SELECT * FROM institutions WHERE institution_id = $1", institution_id)
-        return dict(row) if row else None
 
     async def held_claims(self, institution_id: UUID) -> list[tuple[Claim, bool, date]]:
         """The institution's held completions, locked, oldest first: (claim, passed, completed_on)."""
