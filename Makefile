@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt requirements-dev.txt */pyproject.toml services/*/pyproject.toml pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup infra run full-plan chaos fuzz properties services stop test lint unit bench clean
+.PHONY: help setup infra run full-plan chaos fuzz api-fuzz properties services stop test lint unit bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -32,6 +32,9 @@ chaos: infra  ## the main job on 20,000 trainees while services, the broker and 
 fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI runs 1,500)
 	$(BIN)/python -m infra services stop
 	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
+
+api-fuzz: infra  ## schemathesis against the three APIs with every role's key at full size (500 examples per operation; CI runs 40)
+	eval "$$($(BIN)/python -m infra env)" && SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_schemathesis.py
 
 properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
 	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py

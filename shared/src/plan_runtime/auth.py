@@ -1,7 +1,7 @@
 """Role keys: an `X-API-Key` header compared in constant time; `X-Actor` names the person for audit."""
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Header, Security
 from fastapi.security import APIKeyHeader
@@ -29,3 +29,21 @@ def role_guard(role: str, expected: SecretStr) -> Callable[..., str]:
         return f"{role}:{x_actor}" if x_actor else role
 
     return guard
+
+
+def authenticator(
+    *role_keys: SecretStr, other: Callable[[str], Awaitable[bool]] | None = None
+) -> Callable[[str], Awaitable[bool]]:
+    """For the HTTP edge (`BodyLimit`): is `key` a valid key of ANY role of the service, checked before the body
+    is read? Role keys in constant time (every one compared, whatever matches); then `other` (e.g. institution
+    keys in the database), asked on every request so that a revoked key stops working at once."""
+    expected = [k.get_secret_value().encode() for k in role_keys]
+
+    async def authenticate(key: str) -> bool:
+        given = key.encode()
+        matches = [hmac.compare_digest(given, k) for k in expected]
+        if any(matches):
+            return True
+        return other is not None and await other(key)
+
+    return authenticate

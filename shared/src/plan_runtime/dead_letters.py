@@ -67,11 +67,12 @@ class ParkedRow:
     parked_at: datetime
 
 
-async def list_parked(conn: Connection, limit: int = 100) -> list[ParkedRow]:
+async def list_parked(conn: Connection, limit: int = 100, offset: int = 0) -> list[ParkedRow]:
     rows = await conn.fetch(
         """SELECT id, event_id, topic, octet_length(value) AS size, attempts, last_error, created_at, parked_at
-           FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT $1""",
+           FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT $1 OFFSET $2""",
         limit,
+        offset,
     )
     return [ParkedRow(**dict(r)) for r in rows]
 

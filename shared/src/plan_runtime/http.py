@@ -2,23 +2,33 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from datetime import date, datetime
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from plan_runtime.consumer import Inbox
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
+from plan_runtime.docs_policy import DocsPolicy
 from plan_runtime.errors import ApiError
-from plan_runtime.limits_http import BodyLimit
+from plan_runtime.limits_http import Authenticate, BodyLimit
 from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
+
+
+class View(BaseModel):
+    """A response body: the fields a route answers with, documented in the OpenAPI document."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class ErrorDetail(BaseModel):
@@ -48,6 +58,93 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+NEXT_OFFSET = "X-Next-Offset"
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "a page; nothing is cut off silently: when there is more, `X-Next-Offset` says where it goes on",
+        "headers": {
+            NEXT_OFFSET: {
+                "description": "the `offset` of the next page; absent on the last page",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}
+T = TypeVar("T")
+
+
+def paged(rows: Sequence[T], limit: int, offset: int, response: Response) -> list[T]:
+    """`rows` were fetched with `limit + 1`: a row beyond the page means a next page, announced in a header."""
+    if len(rows) > limit:
+        response.headers[NEXT_OFFSET] = str(offset + limit)
+    return list(rows[:limit])
+
+
+class PartHealth(View):
+    ok: bool
+    detail: str
+    at: datetime
+
+
+class ConsumerHealth(View):
+    task_alive: bool
+    partitions_assigned: int
+    seconds_since_last_poll: float | None
+    lag: int | None
+    restarts: int
+
+
+class RelayHealth(View):
+    task_alive: bool
+    unpublished: int | None = Field(default=None, description="absent when the database did not answer")
+    parked: int | None = Field(default=None, description="absent when the database did not answer")
+    oldest_unpublished_seconds: float | None = None
+    restarts: int
+
+
+class Readiness(View):
+    status: Literal["ok", "unhealthy"]
+    problems: list[str]
+    consumers: dict[str, ConsumerHealth]
+    relay: RelayHealth
+    parts: dict[str, PartHealth]
+
+
+class Liveness(View):
+    status: Literal["alive"]
+
+
+class DeadLetterView(View):
+    id: int
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    error: str
+    created_at: datetime
+    replayed_at: datetime | None
+
+
+class Replayed(View):
+    replayed: int = Field(description="the dead letter put back on its topic")
+
+
+class ParkedRowView(View):
+    id: int
+    event_id: UUID
+    topic: str
+    size: int = Field(description="bytes")
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    parked_at: datetime
+
+
+class Retrying(View):
+    retrying: int = Field(description="the outbox row given back to the relay")
+
+
 def error_body(code: str, message: str, field: str | None, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
@@ -55,6 +152,41 @@ def error_body(code: str, message: str, field: str | None, **extra: Any) -> dict
 async def _on_api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return JSONResponse(error_body(error.code, error.message, error.field), error.status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _on_http_error(_: Request, error: Exception) -> Response:
+    """Starlette's and FastAPI's own refusals (no such path, another method, a body that is not JSON at all)
+    get the error envelope too; a body that cannot be parsed is a 422 like any other invalid body."""
+    assert isinstance(error, HTTPException)
+    status, message, field = error.status_code, str(error.detail), None
+    if status == 400 and message == "There was an error parsing the body":
+        return JSONResponse(error_body("invalid_request", "the body is not valid JSON", "body"), 422)
+    if status < 400 or status in (204, 304):
+        return Response(status_code=status, headers=error.headers)
+    code = _HTTP_CODES.get(status, "http_error")
+    return JSONResponse(error_body(code, message, field), status, headers=error.headers)
+
+
+def _iso_date(value: object) -> object:
+    """A date parameter is YYYY-MM-DD: not a timestamp, not a number."""
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == "-" and value[7] == "-"):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    if isinstance(value, int | float):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 async def _on_invalid_request(_: Request, error: Exception) -> JSONResponse:
@@ -80,6 +212,7 @@ def service_app(
     routers: Sequence[APIRouter] = (),
     prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
     bulk_paths: Collection[str] = (),
+    authenticate: Authenticate | None = None,
 ) -> FastAPI:
     """A FastAPI app whose lifespan runs the messaging runtime; the routes read it from app.state."""
 
@@ -93,7 +226,12 @@ def service_app(
     app = FastAPIOffline(title=title, description=description, lifespan=lifespan, version="1")
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
-    app.add_middleware(BodyLimit, default=256 * 1024, bulk=16 * 1024 * 1024, bulk_paths=bulk_paths)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_middleware(DocsPolicy)  # the documentation pages load only from this service
+    # a key that is no valid key of any of the service's roles is refused (401) before the body is read
+    app.add_middleware(
+        BodyLimit, default=256 * 1024, bulk=16 * 1024 * 1024, bulk_paths=bulk_paths, authenticate=authenticate
+    )
 
     async def ready(request: Request) -> JSONResponse:
         report = await request.app.state.runtime.check()
@@ -109,7 +247,8 @@ def service_app(
             methods=["GET"],
             tags=["operations"],
             summary=summary,
-            responses={503: {"description": "not ready: `problems` says why"}},
+            response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "not ready: `problems` says why"}},
         )
 
     metrics = Metrics(source)
@@ -119,14 +258,15 @@ def service_app(
         tags=["operations"],
         summary="Prometheus metrics: readiness, outbox backlog and parked rows, consumer lag, task restarts",
         response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus(request: Request) -> Response:
         report = await request.app.state.runtime.check()
         return Response(metrics.render(report), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health/live", tags=["operations"], summary="Liveness: the process answers")
-    async def live() -> dict[str, str]:
-        return {"status": "alive"}
+    async def live() -> Liveness:
+        return Liveness(status="alive")
 
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)  # every rejection documented, with its envelope
@@ -137,39 +277,61 @@ def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
     """Operators list a service's dead letters and replay one once its cause is fixed."""
     router = APIRouter(prefix="/dead-letters", tags=["operations"], dependencies=[Depends(guard)])
 
-    @router.get("", summary="Dead letters not yet replayed (or all, with include_replayed)")
+    @router.get(
+        "",
+        summary="Dead letters not yet replayed (or all, with include_replayed)",
+        responses={
+            200: {
+                **PAGED[200],
+                "links": {
+                    "Replay": {
+                        "operationId": "replay_one_dead_letters__dead_letter_id__replay_post",
+                        "parameters": {"dead_letter_id": "$response.body#/0/id"},
+                    }
+                },
+            }
+        },
+    )
     async def listing(
         request: Request,
+        response: Response,
         include_replayed: bool = False,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
-    ) -> list[Any]:
+    ) -> list[DeadLetterView]:
         async with request.app.state.runtime.pool.acquire() as conn:
-            return list(await list_dead_letters(conn, include_replayed, limit, offset))
+            found = await list_dead_letters(conn, include_replayed, limit + 1, offset)
+        return [DeadLetterView.model_validate(d, from_attributes=True) for d in paged(found, limit, offset, response)]
 
     @router.post("/{dead_letter_id}/replay", summary="Put the original message back on its topic")
-    async def replay_one(request: Request, dead_letter_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
+    async def replay_one(request: Request, dead_letter_id: int = Path(ge=1, le=2**62)) -> Replayed:
         async with request.app.state.runtime.pool.acquire() as conn:
             if not await replay(conn, dead_letter_id):
                 raise ApiError(
                     404, "dead_letter_not_found", f"no unreplayed dead letter {dead_letter_id}", "dead_letter_id"
                 )
-        return {"replayed": dead_letter_id}
+        return Replayed(replayed=dead_letter_id)
 
     parked = APIRouter(prefix="/outbox/parked", tags=["operations"], dependencies=[Depends(guard)])
 
-    @parked.get("", summary="Outbox rows the broker refused for good, with their errors")
-    async def parked_rows(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[Any]:
+    @parked.get("", summary="Outbox rows the broker refused for good, with their errors", responses=PAGED)
+    async def parked_rows(
+        request: Request,
+        response: Response,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=10**9),
+    ) -> list[ParkedRowView]:
         async with request.app.state.runtime.pool.acquire() as conn:
-            return list(await list_parked(conn, limit))
+            found = await list_parked(conn, limit + 1, offset)
+        return [ParkedRowView.model_validate(p, from_attributes=True) for p in paged(found, limit, offset, response)]
 
     @parked.post("/{row_id}/retry", summary="Give a parked row back to the relay (after fixing its cause)")
-    async def retry_one(request: Request, row_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
+    async def retry_one(request: Request, row_id: int = Path(ge=1, le=2**62)) -> Retrying:
         async with request.app.state.runtime.pool.acquire() as conn:
             if not await retry_parked(conn, row_id):
                 raise ApiError(404, "parked_row_not_found", f"no parked outbox row {row_id}", "row_id")
         request.app.state.runtime.relay.wake()
-        return {"retrying": row_id}
+        return Retrying(retrying=row_id)
 
     router.include_router(parked)
     return router

@@ -1,6 +1,9 @@
 """Bounded request bodies, refused early: a pure ASGI middleware in front of every service.
 
-- A request without `X-API-Key` on a route that needs one is answered 401 before its body is read.
+- A request without `X-API-Key` on a route that needs one, or with a key that is no valid key of any of the
+  service's roles (`authenticate`: role keys compared in constant time, institution keys looked up in the
+  database on every request, so a revoked key stops working at once), is answered 401 before any byte of
+  its body is read. The routes' own dependencies still decide which role may use which route.
 - A declared `Content-Length` over the route's limit is answered 413 before the body is read.
 - A body sent without a length (chunked) is counted while it arrives and refused with 413 as soon as it
   passes the limit: it is never buffered whole.
@@ -9,6 +12,7 @@ every other route.
 """
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
@@ -17,6 +21,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Authenticate = Callable[[str], Awaitable[bool]]  # is this a valid key of any role of the service?
+
+log = logging.getLogger(__name__)
 
 # no key needed (prefixes): operations, and the API documentation with its offline assets
 OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/static-offline-docs")
@@ -40,8 +47,9 @@ async def _answer(send: Send, status: int, code: str, message: str, field: str |
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, default: int = 64 * 1024, bulk: int = 16 * 1024 * 1024,
-                 bulk_paths: Collection[str] = ()) -> None:  # fmt: skip
+                 bulk_paths: Collection[str] = (), authenticate: Authenticate | None = None) -> None:  # fmt: skip
         self.app, self.default, self.bulk, self.bulk_paths = app, default, bulk, frozenset(bulk_paths)
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,9 +57,21 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if not path.startswith(OPEN_PATHS) and b"x-api-key" not in headers:
-            await _answer(send, 401, "unauthorized", "X-API-Key is missing", "X-API-Key")
-            return
+        if not path.startswith(OPEN_PATHS):
+            key = headers.get(b"x-api-key")
+            if key is None:
+                await _answer(send, 401, "unauthorized", "X-API-Key is missing", "X-API-Key")
+                return
+            if self.authenticate is not None:
+                try:
+                    valid = await self.authenticate(key.decode("latin-1"))
+                except Exception:  # the database is unreachable: nobody can be authenticated now
+                    log.exception("authentication failed")
+                    await _answer(send, 503, "unavailable", "keys cannot be checked now; retry later", "X-API-Key")
+                    return
+                if not valid:
+                    await _answer(send, 401, "unauthorized", "X-API-Key is not a valid key", "X-API-Key")
+                    return
         limit = self.bulk if path in self.bulk_paths else self.default
         declared = headers.get(b"content-length")
         if declared is not None:

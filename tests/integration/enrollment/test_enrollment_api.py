@@ -316,3 +316,29 @@ async def test_bulk_completions_write_the_good_rows_and_refuse_each_bad_one_with
         6: "invalid_field",
     }
     assert [len(events_for(records, e)) for e in (*ours, theirs)] == [1, 0, 1, 0]
+
+
+async def test_every_read_of_a_persons_record_is_audited_and_the_bureau_can_query_it(enrollment: Enrollment) -> None:
+    async with enrollment() as api:
+        village = await institution(api, "Reading Room")
+        mine = await api.post("/enrollments", json=trainee(), headers=village)
+        other = await api.post("/enrollments", json=trainee(), headers=village)
+        assert mine.status_code == 201 and other.status_code == 201
+        person, who = mine.json()["trainee_id"], f"institution:{village['X-Institution']}"
+        before = await api.get("/read-audit", params={"person_id": person}, headers=BUREAU)
+        assert (await api.get(f"/enrollments/{mine.json()['id']}", headers=village)).status_code == 200
+        assert (await api.get("/enrollments", headers=village)).status_code == 200
+        assert (await api.get("/legacy-identities", headers=BUREAU)).status_code == 200  # no one shown: no row
+        reads = await api.get("/read-audit", params={"person_id": person}, headers=BUREAU)
+        by_actor = await api.get("/read-audit", params={"actor": who}, headers=BUREAU)
+        refused = await api.get("/read-audit", headers=village)
+        control = await api.get("/read-audit", params={"person_id": "a\x00b"}, headers=BUREAU)
+
+    assert before.status_code == 200 and before.json() == []  # writing a record is not reading it
+    assert [(r["actor"], r["route"], r["person_id"]) for r in reads.json()] == [
+        (who, "GET /enrollments", person),
+        (who, "GET /enrollments/{enrollment_id}", person),
+    ]
+    assert sorted(r["person_id"] for r in by_actor.json()) == sorted([person, person, other.json()["trainee_id"]])
+    assert refused.status_code == 401  # an institution may not read the audit
+    assert control.status_code == 422 and control.json()["error"]["field"] == "query.person_id"

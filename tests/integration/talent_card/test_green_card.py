@@ -36,6 +36,7 @@ def talent_card(infrastructure: Infrastructure, schema: Schema) -> TalentCard:
             kafka_bootstrap_servers=infrastructure.kafka,
             consumer_group=f"tc-{schema.name}",
             talent_office_api_key="office-test-key",
+            bureau_api_key="bureau-test-key",
             pii_hmac_key=PII_KEY,  # type: ignore[arg-type]
             rules_file=rules,
             relay_poll_seconds=0.2,
@@ -253,3 +254,26 @@ async def test_a_registration_retried_with_its_idempotency_key_gets_the_same_tal
     assert first.status_code == retried.status_code == 201
     assert retried.json()["id"] == first.json()["id"]
     assert other_key.status_code == no_key.status_code == 409
+
+
+async def test_the_talent_office_reads_of_a_person_are_audited_for_the_bureau(talent_card: TalentCard) -> None:
+    bureau = {"X-API-Key": "bureau-test-key"}
+    async with talent_card() as api:
+        big = await register(api, id_number(), followers=2_000_000)
+        await verify_all(api, big)  # eligible: a notice waits in the inbox
+        person = big["person_id"]
+        before = await api.get("/read-audit", params={"person_id": person}, headers=bureau)
+        assert (await api.get(f"/talents/{big['id']}", headers=OFFICE)).status_code == 200
+        assert (await api.get(f"/people/{person}/determinations", headers=OFFICE)).status_code == 200
+        assert (await api.get("/notices", params={"route": "introduced"}, headers=OFFICE)).status_code == 200
+        reads = await api.get("/read-audit", params={"person_id": person}, headers=bureau)
+        office_may_not = await api.get("/read-audit", headers=OFFICE)
+        bureau_may_not = await api.get("/notices", headers=bureau)
+
+    assert before.json() == []
+    assert [(r["actor"], r["route"]) for r in reads.json()] == [
+        ("talent-office:officer-zhou", "GET /notices"),
+        ("talent-office:officer-zhou", "GET /people/{person_id}/determinations"),
+        ("talent-office:officer-zhou", "GET /talents/{talent_id}"),
+    ]
+    assert office_may_not.status_code == 401 and bureau_may_not.status_code == 401

@@ -65,3 +65,40 @@ async def test_limits_by_route_declared_and_streamed() -> None:
     assert open_route.status_code == 200
     assert bad_length.status_code == 400
     assert api.state.reads == [9_000]  # no oversized body was ever handed to a route whole
+
+
+async def test_a_wrong_key_is_refused_before_any_byte_of_the_body_is_read() -> None:
+    api = app()
+    asked: list[str] = []
+
+    async def authenticate(key: str) -> bool:
+        asked.append(key)
+        return key == "right"
+
+    api.user_middleware.clear()
+    api.add_middleware(BodyLimit, default=1_000, bulk=10_000, bulk_paths={"/cohorts"}, authenticate=authenticate)
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(10):
+            pulled += 1
+            yield b"x" * 500
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t") as client:
+        wrong = await client.post("/cohorts", content=body(), headers={"X-API-Key": "wrong"})
+        wrong_declared = await client.post("/items", content=b"{" + b" " * 5_000 + b"}", headers={"X-API-Key": "w"})
+        right = await client.post("/cohorts", content=b"x" * 9_000, headers={"X-API-Key": "right"})
+        open_route = await client.get("/health", headers={"X-API-Key": "wrong"})
+
+    for answer in (wrong, wrong_declared):  # 401 first, whatever the size
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"] == {
+            "code": "unauthorized",
+            "message": "X-API-Key is not a valid key",
+            "field": "X-API-Key",
+        }
+    assert right.json() == {"bytes": 9_000} and open_route.status_code == 200
+    assert asked == ["wrong", "w", "right"]  # open routes ask nothing
+    assert pulled == 0  # the refused body was never read, not even its first chunk
+    assert api.state.reads == [9_000]

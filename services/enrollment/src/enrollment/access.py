@@ -2,9 +2,12 @@
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import Request, Security
 
 from enrollment.store import EnrollmentStore
@@ -22,19 +25,37 @@ def _unauthorized() -> ApiError:
     return ApiError(401, "unauthorized", "X-API-Key is missing or is not a valid institution key", "X-API-Key")
 
 
-async def institution(request: Request, x_api_key: str | None = Security(API_KEY)) -> Institution:
-    """A FastAPI dependency: the institution whose key this is (revoked keys no longer work)."""
+async def institution_key(pool: asyncpg.Pool, x_api_key: str | None) -> dict[str, Any] | None:
+    """The institution key `x_api_key` is (`inst_<key id>_<secret>`), looked up by id and compared hashed, in
+    constant time; None if it is not one, unknown or revoked."""
     parts = (x_api_key or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != "inst":
-        raise _unauthorized()
+        return None
     try:
         key_id = UUID(hex=parts[1])
     except ValueError:
-        raise _unauthorized() from None
-    async with request.app.state.runtime.pool.acquire() as conn:
+        return None
+    async with pool.acquire() as conn:
         found = await EnrollmentStore(conn).key(key_id)
     given = hashlib.sha256(parts[2].encode()).hexdigest()
     if found is None or not hmac.compare_digest(given, found["secret_sha256"]):
+        return None
+    return found
+
+
+def institution_keys(pool: Callable[[], asyncpg.Pool]) -> Callable[[str], Awaitable[bool]]:
+    """For the HTTP edge: is this a valid (unrevoked) institution key? Asked before the body is read."""
+
+    async def valid(key: str) -> bool:
+        return await institution_key(pool(), key) is not None
+
+    return valid
+
+
+async def institution(request: Request, x_api_key: str | None = Security(API_KEY)) -> Institution:
+    """A FastAPI dependency: the institution whose key this is (revoked keys no longer work)."""
+    found = await institution_key(request.app.state.runtime.pool, x_api_key)
+    if found is None:
         raise _unauthorized()
     return Institution(found["institution_id"], found["status"] == "active")
 

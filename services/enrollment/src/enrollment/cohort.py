@@ -1,19 +1,35 @@
-"""Bulk uploads (cohorts, completions): CSV with a header or JSON lines, parsed row by row.
+"""Bulk uploads (cohorts, completions): CSV with a header or JSON lines, parsed row by row as the body arrives.
 
 A bad row never spoils the rest: it becomes a RowError with its number, field and reason.
+
+The upload as a whole is refused (CohortError, with a stable code) when it cannot be read: a wrong content
+type, a CSV header without the required columns, a CSV line over MAX_LINE characters or a field over the csv
+module's limit, a broken quote (422 `invalid_upload`), or more than MAX_ROWS rows (413 `too_many_rows`, as
+soon as row MAX_ROWS + 1 is read: the rest of the body is never read). `parse_stream` runs the parser in a
+worker thread, which pulls the body's chunks from the event loop as it needs them: the event loop stays free
+and the body is never buffered whole (one line at a time, at most MAX_LINE characters).
 """
 
+import asyncio
+import codecs
 import csv
-import io
+import weakref
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import anyio
+import anyio.from_thread
+import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
 from enrollment.requests import EnrolRequest
 from plan_events.catalogue import load_json
 
 MAX_ROWS = 50_000
+MAX_LINE = 64 * 1024  # characters in one line; a row is well under 1 KiB (fields are bounded)
+PARSERS = 8  # uploads parsed at once, each in a worker thread of its own (not the default pool's)
+_parsers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = weakref.WeakKeyDictionary()
 Row = TypeVar("Row", bound=BaseModel)
 
 
@@ -29,56 +45,132 @@ class RowError:
 
 
 class CohortError(ValueError):
-    """The upload as a whole cannot be read (wrong format, no header, too many rows)."""
+    """The upload as a whole cannot be read (wrong format, no header, a line or field too long, too many rows)."""
+
+    status, code = 422, "invalid_upload"
+
+
+class TooManyRows(CohortError):
+    status, code = 413, "too_many_rows"
+
+
+class _LongLine:
+    """In place of a line over MAX_LINE characters (skipped up to its end, never held)."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
 
 
 def parse(body: bytes, content_type: str, model: type[Row] = EnrolRequest) -> list[Row | RowError]:  # type: ignore[assignment]
-    text = body.decode("utf-8-sig", errors="replace")
+    """A whole body at once (tests, small uploads); the service uses `parse_stream`."""
+    return parse_chunks([body], content_type, model)
+
+
+async def parse_stream(
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    model: type[Row] = EnrolRequest,  # type: ignore[assignment]
+    max_rows: int = MAX_ROWS,
+) -> list[Row | RowError]:
+    """Parse off the event loop, as the body arrives: the worker thread asks the loop for the next chunk."""
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def body() -> Iterator[bytes]:
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            if chunk:
+                yield chunk
+
+    # a limiter of their own (per event loop): slow uploaders never starve the default pool (sync dependencies)
+    limiter = _parsers.setdefault(asyncio.get_running_loop(), anyio.CapacityLimiter(PARSERS))
+    return await anyio.to_thread.run_sync(parse_chunks, body(), content_type, model, max_rows, limiter=limiter)
+
+
+def parse_chunks(
+    chunks: Iterable[bytes],
+    content_type: str,
+    model: type[Row] = EnrolRequest,  # type: ignore[assignment]
+    max_rows: int = MAX_ROWS,
+) -> list[Row | RowError]:
     if "csv" in content_type:
-        records = _csv(text, model)
+        records = _csv(_lines(chunks), model)
     elif "ndjson" in content_type or "jsonl" in content_type or "json" in content_type:
-        records = _json_lines(text)
+        records = _json_lines(_lines(chunks))
     else:
         raise CohortError(f"send text/csv or application/x-ndjson, not {content_type or 'nothing'}")
-    if len(records) > MAX_ROWS:
-        raise CohortError(f"{len(records)} rows: at most {MAX_ROWS} per upload")
-    return [_row(number, record, model) for number, record in enumerate(records, start=1)]
+    rows: list[Row | RowError] = []
+    for number, record in enumerate(records, start=1):
+        if number > max_rows:
+            raise TooManyRows(f"more than {max_rows} rows: at most {max_rows} per upload (max_rows)")
+        rows.append(_row(number, record, model))
+    return rows
 
 
-def _csv(text: str, model: type[BaseModel]) -> list[dict[str, object] | RowError]:
+def _lines(chunks: Iterable[bytes]) -> Iterator[str | _LongLine]:
+    """The body's lines (split on LF, ends kept), decoded as UTF-8 as they arrive; a line over MAX_LINE
+    characters becomes a _LongLine and the rest of it is skipped, never held."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    pending, number, skipping = "", 0, False
+    for chunk in chunks:
+        *complete, pending = (pending + decoder.decode(chunk)).split("\n")
+        for line in complete:
+            if skipping:  # the end of a long line, already reported
+                skipping = False
+                continue
+            number += 1
+            yield _LongLine(number) if len(line) >= MAX_LINE else line + "\n"
+        if len(pending) >= MAX_LINE:  # a line still growing past the limit: report it once, skip the rest
+            if not skipping:
+                number += 1
+                yield _LongLine(number)
+            skipping, pending = True, ""
+    pending += decoder.decode(b"", final=True)
+    if pending and not skipping:
+        yield _LongLine(number + 1) if len(pending) >= MAX_LINE else pending
+
+
+def _csv(lines: Iterator[str | _LongLine], model: type[BaseModel]) -> Iterator[dict[str, object] | RowError]:
+    def text() -> Iterator[str]:
+        for line in lines:
+            if isinstance(line, _LongLine):  # inside a quoted field or not: the CSV cannot be resynchronised
+                raise CohortError(f"line {line.number} of the CSV is longer than {MAX_LINE} characters")
+            yield line
+
+    reader = csv.DictReader(text())
     try:
-        reader = csv.DictReader(io.StringIO(text))
         columns = [name for name, f in model.model_fields.items() if f.is_required()]
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
             raise CohortError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(model.model_fields)})")
-        records: list[dict[str, object] | RowError] = []
         for row in reader:
-            records.append({k: v for k, v in row.items() if k is not None and v not in ("", None)})
-            if len(records) > MAX_ROWS:
-                break
-        return records
+            yield {k: v for k, v in row.items() if k is not None and v not in ("", None)}
     except csv.Error as error:  # a field over the csv module's limit, a broken quote: the upload cannot be read
         raise CohortError(f"the CSV cannot be read near line {reader.line_num}: {error}") from error
 
 
-def _json_lines(text: str) -> list[dict[str, object] | RowError]:
-    records: list[dict[str, object] | RowError] = []
-    for number, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
-        if number > MAX_ROWS:
-            records.append(RowError(number, "invalid_row", None, "too many rows"))
-            break
+def _json_lines(lines: Iterator[str | _LongLine]) -> Iterator[dict[str, object] | RowError]:
+    number = 0
+    for line in lines:
+        if isinstance(line, _LongLine):
+            number += 1
+            yield RowError(number, "invalid_row", None, f"line longer than {MAX_LINE} characters")
+            continue
+        if not line.strip():
+            continue
+        number += 1
         try:
             value = load_json(line)
         except ValueError as error:
-            records.append(RowError(number, "invalid_row", None, f"not JSON: {error}"))
+            yield RowError(number, "invalid_row", None, f"not JSON: {error}")
             continue
-        records.append(
-            value
-            if isinstance(value, dict)
-            else RowError(number, "invalid_row", None, "each line must be a JSON object")
-        )
-    return records
+        if not isinstance(value, dict):
+            yield RowError(number, "invalid_row", None, "each line must be a JSON object")
+            continue
+        yield value
 
 
 def _row(number: int, record: dict[str, object] | RowError, model: type[Row]) -> Row | RowError:

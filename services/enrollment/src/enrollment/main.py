@@ -4,11 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from enrollment.access import institution_keys
 from enrollment.api import bureau_router, institution_router
 from enrollment.policy import load_policy
 from enrollment.settings import Settings
-from plan_runtime.auth import role_guard
+from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
+from plan_runtime.read_audit import read_audit_router
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -23,8 +25,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         source="enrollment",
         migrations=Path(__file__).parent / "migrations",
         inboxes=lambda pool: [],  # enrollment consumes no events: it is where they start
-        routers=[institution_router(), bureau_router(bureau), dead_letter_router(bureau)],
+        routers=[institution_router(), bureau_router(bureau), dead_letter_router(bureau), read_audit_router(bureau)],
         bulk_paths=("/cohorts", "/completions"),  # up to 16 MiB (50,000 rows); every other body 256 KiB
+        # before any body is read: the Bureau's key, or an institution's unrevoked key (looked up every time)
+        authenticate=authenticator(settings.bureau_api_key, other=institution_keys(lambda: app.state.runtime.pool)),
     )
     app.state.policy = policy
     app.state.pii_key = settings.pii_hmac_key.get_secret_value().encode()

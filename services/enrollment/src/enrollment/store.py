@@ -115,8 +115,10 @@ class EnrollmentStore:
         )
         return [dict(r) for r in rows]
 
-    async def legacy_identities(self, limit: int) -> list[dict[str, Any]]:
-        rows = await self.conn.fetch("SELECT * FROM legacy_identities ORDER BY created_at LIMIT $1", limit)
+    async def legacy_identities(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM legacy_identities ORDER BY created_at, trainee_id LIMIT $1 OFFSET $2", limit, offset
+        )
         return [dict(r) for r in rows]
 
     # --- trainees and enrolments ---------------------------------------------------------------

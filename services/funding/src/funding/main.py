@@ -19,7 +19,7 @@ from plan_events import (
     TraineeEnrolled,
 )
 from plan_runtime import Inbox
-from plan_runtime.auth import role_guard
+from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 
 
@@ -55,6 +55,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         ],
         routers=[build_router(guard), dead_letter_router(guard)],
         prepare=prepare,
+        authenticate=authenticator(settings.finance_api_key),  # a wrong key: 401 before the body is read
     )
     app.state.policy = policy
     return app

@@ -7,8 +7,9 @@ from fastapi import FastAPI
 
 from plan_events import SubsidyApproved, SubsidyReversed, TierCompleted
 from plan_runtime import Inbox
-from plan_runtime.auth import role_guard
+from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
+from plan_runtime.read_audit import read_audit_router
 from talent_card import handlers
 from talent_card.api import build_router
 from talent_card.rules import load_rules
@@ -19,6 +20,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     rules = load_rules(settings.rules_file)
     office = role_guard("talent-office", settings.talent_office_api_key)
+    bureau = role_guard("bureau", settings.bureau_api_key)
     app = service_app(
         title="Talent-card service",
         description="The talent office receives green-card eligibility notices, each with its evidence and "
@@ -39,7 +41,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                 },
             )
         ],
-        routers=[build_router(office), dead_letter_router(office)],
+        routers=[build_router(office), dead_letter_router(office), read_audit_router(bureau)],
+        authenticate=authenticator(
+            settings.talent_office_api_key, settings.bureau_api_key
+        ),  # a wrong key: 401 before the body is read
     )
     app.state.rules = rules
     app.state.pii_key = settings.pii_hmac_key.get_secret_value().encode()
