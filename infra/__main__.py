@@ -71,7 +71,6 @@ def env() -> None:
     exports = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
         "DATABASE_URL": postgres.admin_url(),
-        "MIGRATION_DATABASE_URL": postgres.migrator_url(),
         **{f"{p}_DATABASE_URL": postgres.service_url(s) for s, p in postgres.SERVICES.items()},
         **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")},
     }
