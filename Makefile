@@ -1,4 +1,6 @@
 # The two commands a newcomer needs:  `make run`  (the system's main job)  and  `make test`.
+# Every command runs `$(BIN)/python -m ...` from this directory: nothing depends on where the clone lives
+# (a path with spaces breaks the shebang of a venv script on some systems) or on the PATH.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,8 +15,8 @@ help:  ## list the targets
 setup: $(STAMP)  ## create .venv and install the pinned packages (idempotent)
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt -e shared -e services/enrollment -e services/funding -e services/talent-card -e .
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt -e shared -e services/enrollment -e services/funding -e services/talent-card -e .
 	touch $@
 
 infra: setup  ## start PostgreSQL and Kafka (idempotent), create schemas, roles and topics
@@ -31,13 +33,13 @@ chaos: infra  ## the main job on 20,000 trainees while services, the broker and 
 
 fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI runs 1,500)
 	$(BIN)/python -m infra services stop
-	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
+	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/python -m pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
 
 api-fuzz: infra  ## schemathesis against the three APIs with every role's key at full size (500 examples per operation; CI runs 40)
 	eval "$$($(BIN)/python -m infra env)" && SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_schemathesis.py
 
 properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
-	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py
+	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/python -m pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py
 
 services: infra  ## only start the three services (no simulation)
 	$(BIN)/python -m infra services start
@@ -46,17 +48,17 @@ stop:  ## stop services, Kafka and PostgreSQL (data kept in .local/)
 	$(BIN)/python -m infra down
 
 lint: setup  ## ruff and mypy --strict
-	$(BIN)/ruff check shared services tests infra simulation benchmarks
-	$(BIN)/ruff format --check shared services tests infra simulation benchmarks
-	$(BIN)/mypy shared/src services/enrollment/src services/funding/src services/talent-card/src
+	$(BIN)/python -m ruff check shared services tests infra simulation benchmarks
+	$(BIN)/python -m ruff format --check shared services tests infra simulation benchmarks
+	$(BIN)/python -m mypy shared/src services/enrollment/src services/funding/src services/talent-card/src
 
 test: infra  ## everything: lint, unit, integration and end-to-end tests against the real broker and database
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m infra services stop  # a quiet broker: the tests start the services they need
-	eval "$$($(BIN)/python -m infra env)" && $(BIN)/pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+	eval "$$($(BIN)/python -m infra env)" && $(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 unit: setup  ## the fast tier only (no broker, no database)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/python -m pytest tests/unit -q
 
 clean:  ## remove the virtualenv (keeps .local data; `python -m infra wipe --yes` deletes it)
 	rm -rf $(VENV)

@@ -54,6 +54,7 @@ async def replay() -> None:
     target = sum((await ends()).values())
     settings = Settings(
         database_url=admin_url,
+        migrate_on_start=True,  # a throw-away schema
         db_schema=schema,
         kafka_bootstrap_servers=kafka.BOOTSTRAP,
         consumer_group=group,

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set -a; . .local/secrets.env; set +a      # BUREAU_API_KEY, FINANCE_API_KEY, TALENT_OFFICE_API_KEY
-E=http://127.0.0.1:8001 F=http://127.0.0.1:8002 T=http://127.0.0.1:8003
+P=${PLAN_SERVICE_PORT_BASE:-8000}           # the services listen on 8001-8003 unless moved
+E=http://127.0.0.1:$((P + 1)) F=http://127.0.0.1:$((P + 2)) T=http://127.0.0.1:$((P + 3))
 JSON='Content-Type: application/json'
 RUN=$(date +%s%N)                          # names must be unique; a real institution has its own
 

@@ -12,13 +12,20 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 @app.command()
 def up(partitions: int = typer.Option(6, help="partitions per topic (only for topics it creates)")) -> None:
-    """Start PostgreSQL and Kafka (idempotent) and create the schemas, roles and topics."""
+    """Start PostgreSQL and Kafka (idempotent); create the roles and schemas, migrate (as the migration role),
+    grant each runtime role what it needs, create the topics."""
     postgres.start()
     kafka.start()
     from plan_runtime.topics import ensure_topics
 
     created = asyncio.run(ensure_topics(kafka.BOOTSTRAP, partitions))
     print(f"kafka: topics ready ({len(created)} created)")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every service's migrations as the migration role, then each runtime role's grants (idempotent)."""
+    postgres.migrate()
 
 
 @app.command()
@@ -32,7 +39,7 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """Say what is running."""
-    print(f"postgres  127.0.0.1:{postgres.PORT}  {'up' if postgres.running() else 'down'}")
+    print(f"postgres  127.0.0.1:{postgres.PORT}  {'up' if postgres.running() else 'down'}  data: {postgres.where()}")
     print(f"kafka     {kafka.BOOTSTRAP}  {'up' if kafka.running() else 'down'}")
     for name, line in services.status().items():
         print(f"{name:<12}{line}")

@@ -1,23 +1,71 @@
-"""A private PostgreSQL 15 cluster under .local/postgres: one database, one schema and role per service."""
+"""A private PostgreSQL 15 cluster: one database; per service a schema owned by the migration role, and a
+runtime role with only the grants the service needs. Every connection, local ones included, needs a password
+(scram-sha-256).
+
+The cluster lives in `.local/postgres` when the `postgres` user (which runs initdb and pg_ctl when we are
+root) can enter the checkout; otherwise — a clone in a mode-700 home directory — in
+`/var/tmp/talentplan-<hash of the clone's path>/postgres` (`where()` says which; `wipe` deletes it).
+"""
 
 import asyncio
 import glob
+import hashlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 
 from infra import secrets
 from infra.paths import LOCAL, LOGS
 
-HOME = LOCAL / "postgres"
-DATA = HOME / "data"
-SOCKETS = HOME / "run"
 PORT = int(os.environ.get("PLAN_PG_PORT", "5432"))
 DATABASE = "talentplan"
 SERVICES = {"enrollment": "ENROLLMENT", "funding": "FUNDING", "talent_card": "TALENT_CARD"}
+MIGRATOR = "plan_migrator"  # owns every service schema and applies the migrations; no service runs as it
+OUTSIDE = Path("/var/tmp")
+SOCKET_PATH_MAX = 100  # a unix socket's path has room for 107 bytes
+
+
+def postgres_can_enter(directory: Path) -> bool:
+    """Can the user that runs the cluster reach `directory` (or, if it does not exist yet, its nearest
+    existing ancestor, where we would create it)? Always true unless we are root (then it is `postgres`)."""
+    if os.geteuid() != 0:
+        return True
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    probe = ["runuser", "-u", "postgres", "--", "test", "-x", str(existing)]
+    return subprocess.run(probe, cwd="/", capture_output=True).returncode == 0
+
+
+def choose_home(local: Path, can_enter: Callable[[Path], bool] = postgres_can_enter) -> Path:
+    """Where the cluster (data, sockets, log) lives for the checkout whose state directory is `local`."""
+    inside = local / "postgres"
+    digest = hashlib.sha256(str(local.resolve()).encode()).hexdigest()[:12]
+    outside = OUTSIDE / f"talentplan-{digest}" / "postgres"
+    for home in (inside, outside):  # a cluster that exists stays where it is
+        if (home / "data" / "PG_VERSION").exists():
+            return home
+    socket = inside / "run" / f".s.PGSQL.{PORT}"
+    if len(str(socket).encode()) <= SOCKET_PATH_MAX and can_enter(local):
+        return inside
+    return outside
+
+
+HOME = choose_home(LOCAL)
+DATA = HOME / "data"
+SOCKETS = HOME / "run"
+LOG = HOME / "postgres.log"
+
+
+def where() -> str:
+    inside = HOME == LOCAL / "postgres"
+    return f"{HOME}" + ("" if inside else f" (the postgres user cannot use {LOCAL}, so the cluster lives outside it)")
 
 
 def _bin(name: str) -> str:
@@ -32,8 +80,17 @@ def _as_owner(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+def _run_as_owner(args: list[str], check: bool = True) -> None:
+    # cwd "/": the postgres user may not be able to enter the directory we were started in
+    subprocess.run(_as_owner(args), check=check, stdout=subprocess.DEVNULL, cwd="/")
+
+
 def admin_url(database: str = DATABASE) -> str:
     return f"postgresql://postgres:{secrets.load()['PG_ADMIN_PASSWORD']}@127.0.0.1:{PORT}/{database}"
+
+
+def migrator_url(database: str = DATABASE) -> str:
+    return f"postgresql://{MIGRATOR}:{secrets.load()['MIGRATOR_DB_PASSWORD']}@127.0.0.1:{PORT}/{database}"
 
 
 def service_url(schema: str, database: str = DATABASE) -> str:
@@ -45,17 +102,25 @@ def running() -> bool:
     return subprocess.run([_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(PORT)]).returncode == 0
 
 
+def _owner() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    pg = pwd.getpwnam("postgres")
+    return pg.pw_uid, pg.pw_gid
+
+
 def _initdb() -> None:
     HOME.mkdir(parents=True, exist_ok=True)
     SOCKETS.mkdir(exist_ok=True)
+    owner = _owner()
+    if owner is not None:
+        for path in (HOME, SOCKETS):
+            os.chown(path, *owner)
+    HOME.chmod(0o700)
     pwfile = HOME / "pwfile"
-    pwfile.write_text(secrets.load()["PG_ADMIN_PASSWORD"] + "\n")
-    if os.geteuid() == 0:
-        pg = pwd.getpwnam("postgres")
-        for path in (HOME, SOCKETS, pwfile):
-            os.chown(path, pg.pw_uid, pg.pw_gid)
-    subprocess.run(
-        _as_owner(
+    secrets.write_private(pwfile, secrets.load()["PG_ADMIN_PASSWORD"] + "\n", owner)
+    try:
+        _run_as_owner(
             [
                 _bin("initdb"),
                 "-D",
@@ -63,84 +128,133 @@ def _initdb() -> None:
                 "-U",
                 "postgres",
                 f"--pwfile={pwfile}",
-                "--auth-local=trust",
+                "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
             ]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    pwfile.unlink()
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
     with (DATA / "postgresql.conf").open("a") as conf:
         conf.write(
             f"\nlisten_addresses = '127.0.0.1'\nport = {PORT}\n"
-            f"unix_socket_directories = '{SOCKETS}'\nmax_connections = 200\n"
-            "shared_buffers = 256MB\nsynchronous_commit = on\nfsync = on\n"
+            # a list setting: a directory with spaces must be double-quoted inside the value
+            f"unix_socket_directories = '\"{SOCKETS}\"'\nmax_connections = 200\n"
+            "shared_buffers = 256MB\nsynchronous_commit = on\nfsync = on\npassword_encryption = 'scram-sha-256'\n"
         )
 
 
+PASSWORDLESS = re.compile(r"^(\s*(?:local|host\w*)\s.*?\s)(trust|peer|ident|password|md5)(\s*(?:#.*)?)$")
+
+
+def require_passwords(hba: str) -> str:
+    """pg_hba.conf with every rule that lets a client in without a scram-sha-256 password changed to it."""
+    return "".join(PASSWORDLESS.sub(r"\1scram-sha-256\3", line) for line in hba.splitlines(keepends=True))
+
+
+def _require_passwords() -> bool:
+    """A cluster initialised with `trust` for local connections (before this rule): convert it. Idempotent."""
+    hba = DATA / "pg_hba.conf"
+    before = hba.read_text()
+    after = require_passwords(before)
+    if after == before:
+        return False
+    with hba.open("w") as file:  # in place: the file keeps its owner and mode
+        file.write(after)
+    print("postgres: pg_hba.conf now asks every connection, local ones included, for a scram-sha-256 password")
+    return True
+
+
 def start() -> None:
+    """Start the cluster (idempotent), create the roles and schemas, apply every service's migrations and grants."""
+    converted = (DATA / "PG_VERSION").exists() and _require_passwords()
     if running():
         print(f"postgres: already answering on 127.0.0.1:{PORT}")
+        if converted:
+            _run_as_owner([_bin("pg_ctl"), "-D", str(DATA), "reload"])
     else:
         if not (DATA / "PG_VERSION").exists():
             _initdb()
         LOGS.mkdir(parents=True, exist_ok=True)
-        log = HOME / "postgres.log"
-        subprocess.run(
-            _as_owner([_bin("pg_ctl"), "-D", str(DATA), "-l", str(log), "-w", "-t", "60", "start"]),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        print(f"postgres: started on 127.0.0.1:{PORT} (log: {log})")
-    asyncio.run(_provision())
+        _run_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-l", str(LOG), "-w", "-t", "60", "start"])
+        print(f"postgres: started on 127.0.0.1:{PORT} (data: {where()}; log: {LOG})")
+    migrate()
 
 
 def stop() -> None:
     if (DATA / "postmaster.pid").exists():
-        subprocess.run(
-            _as_owner([_bin("pg_ctl"), "-D", str(DATA), "-m", "fast", "-w", "stop"]),
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        _run_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-m", "fast", "-w", "stop"], check=False)
         print("postgres: stopped")
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 async def _provision(database: str = DATABASE, fresh: bool = False) -> None:
-    """Idempotent: the database, and per service a login role that owns only its schema."""
-    password = secrets.load()["PG_ADMIN_PASSWORD"]
-    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="postgres", password=password, database="postgres")
+    """Idempotent: the database; the migration role, which owns one schema per service; per service a runtime
+    login role with no privilege but CONNECT (its grants come with the migrations). Converts a cluster of
+    the older model, in which each service's role owned its schema."""
+    values = secrets.load()
+    conn = await asyncpg.connect(admin_url("postgres"))
     try:
         if fresh:
             await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await conn.execute(f"CREATE DATABASE {database}")
+        roles = {MIGRATOR: values["MIGRATOR_DB_PASSWORD"]}
+        roles |= {schema: values[f"{prefix}_DB_PASSWORD"] for schema, prefix in SERVICES.items()}
+        for role, password in roles.items():
+            verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role) else "CREATE"
+            await conn.execute(
+                f"{verb} ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                f"PASSWORD {_literal(password)}"
+            )
     finally:
         await conn.close()
     conn = await asyncpg.connect(admin_url(database))
     try:
         await conn.execute(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
         await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        for schema, prefix in SERVICES.items():
-            role_password = secrets.load()[f"{prefix}_DB_PASSWORD"].replace("'", "''")
-            verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", schema) else "CREATE"
-            await conn.execute(f"{verb} ROLE {schema} LOGIN PASSWORD '{role_password}'")
-            await conn.execute(f"GRANT CONNECT ON DATABASE {database} TO {schema}")
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {schema}")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {database} TO {MIGRATOR}, {', '.join(SERVICES)}")
+        # the older model: the runtime roles owned their schemas and tables; the migration role owns them now
+        await conn.execute(f"REASSIGN OWNED BY {', '.join(SERVICES)} TO {MIGRATOR}")
+        for schema in SERVICES:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {MIGRATOR}")
+            await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {MIGRATOR}")
             await conn.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
     finally:
         await conn.close()
-    print(f"postgres: database {database} with schemas {', '.join(SERVICES)} ready")
+
+
+async def _migrate(database: str) -> None:
+    from plan_runtime.migrate import migrate_service
+
+    for schema in SERVICES:
+        applied = await migrate_service(migrator_url(database), schema)
+        print(f"postgres: {database}.{schema}: {len(applied)} migration(s) applied as {MIGRATOR}, grants of {schema}")
+
+
+def migrate(database: str = DATABASE, fresh: bool = False) -> None:
+    """Roles and schemas, then every service's migrations as the migration role and its runtime role's grants."""
+
+    async def both() -> None:
+        await _provision(database, fresh)
+        await _migrate(database)
+
+    asyncio.run(both())
 
 
 def fresh_database(database: str) -> None:
-    """(Re)create `database` empty, with the same roles and schemas: the end-to-end tests' own world."""
-    asyncio.run(_provision(database, fresh=True))
+    """(Re)create `database` empty, with the same roles, schemas, migrations and grants: the end-to-end tests'
+    own world, in which the services run as their runtime roles as they do in `make run`."""
+    migrate(database, fresh=True)
 
 
 def wipe() -> None:
     stop()
     shutil.rmtree(HOME, ignore_errors=True)
+    if HOME.parent != LOCAL and HOME.parent.name.startswith("talentplan-"):
+        shutil.rmtree(HOME.parent, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The three services as separate uvicorn processes, each with its own role's DSN."""
+"""The three services as separate uvicorn processes, each with its own runtime role's DSN and only its secrets."""
 
 import contextlib
 import os
@@ -13,10 +13,17 @@ import httpx
 from infra import kafka, postgres, secrets
 from infra.paths import LOCAL, LOGS
 
+PORT_BASE = int(os.environ.get("PLAN_SERVICE_PORT_BASE", "8000"))  # a second checkout on one machine: 8100
 SERVICES = {  # name: (python package, schema, port)
-    "enrollment": ("enrollment", "enrollment", 8001),
-    "funding": ("funding", "funding", 8002),
-    "talent-card": ("talent_card", "talent_card", 8003),
+    "enrollment": ("enrollment", "enrollment", PORT_BASE + 1),
+    "funding": ("funding", "funding", PORT_BASE + 2),
+    "talent-card": ("talent_card", "talent_card", PORT_BASE + 3),
+}
+# Least privilege: the secrets each process gets besides its runtime role's DSN (see its Settings class).
+SECRETS = {
+    "enrollment": ("PII_HMAC_KEY", "BUREAU_API_KEY"),
+    "funding": ("FINANCE_API_KEY",),
+    "talent-card": ("TALENT_OFFICE_API_KEY", "PII_HMAC_KEY"),
 }
 
 
@@ -25,6 +32,8 @@ def url(name: str) -> str:
 
 
 def environment(name: str) -> dict[str, str]:
+    """What the process of `name` is given: its runtime role's DSN (it does not migrate: `infra up` did) and
+    its own secrets, nothing of the other services'."""
     _, schema, port = SERVICES[name]
     values = secrets.load()
     return {
@@ -33,7 +42,17 @@ def environment(name: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
         # static group membership: a process restarted on this port gets its partitions back at once
         "CONSUMER_INSTANCE_ID": f"{name}-{port}",
-        **{k: values[k] for k in ("PII_HMAC_KEY", "BUREAU_API_KEY", "FINANCE_API_KEY", "TALENT_OFFICE_API_KEY")},
+        **{k: values[k] for k in SECRETS[name]},
+    }
+
+
+def inherited() -> dict[str, str]:
+    """The caller's environment without any secret or DSN in it (a shell after `eval "$(python -m infra env)"`
+    holds every key): a service process gets only what `environment()` adds."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in secrets.NAMES and not k.endswith("DATABASE_URL") and k not in ("PGPASSWORD", "MIGRATE_ON_START")
     }
 
 
@@ -68,7 +87,7 @@ def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Pope
                 str(port),
                 "--no-access-log",
             ],
-            env={**os.environ, **environment(name), **(extra_env or {})},
+            env={**inherited(), **environment(name), **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

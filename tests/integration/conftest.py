@@ -66,6 +66,7 @@ class Probes:
             **os.environ,
             "DATABASE_URL": self.infra.database_url,
             "DB_SCHEMA": self.schema,
+            "MIGRATE_ON_START": "true",  # a throw-away schema, migrated by the admin it runs as
             "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka,
             "PROBE_GROUP": self.group,
             "RELAY_POLL_SECONDS": "0.2",

@@ -16,10 +16,12 @@ def test_every_service_is_built_from_the_repo_and_waits_for_its_infrastructure()
     for name, package in APPS.items():
         service = COMPOSE["services"][name]
         assert service["build"] == "."
-        assert set(service["depends_on"]) == {"kafka-init", "postgres"}
+        assert set(service["depends_on"]) == {"kafka-init", "postgres", "migrate"}
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         env = service["environment"]
         assert env["SERVICE_MODULE"] == package and env["DB_SCHEMA"] == package
-        assert env["DATABASE_URL"].startswith(f"postgresql://{package}:")
+        assert env["DATABASE_URL"].startswith(f"postgresql://{package}:")  # its runtime role, not the migrator
+        assert not {"MIGRATE_ON_START", "MIGRATION_DATABASE_URL"} & set(env)  # it checks, never migrates
         assert callable(importlib.import_module(f"{package}.main").build_app)
 
 
@@ -39,3 +41,34 @@ def test_compose_creates_every_topic_the_contracts_name() -> None:
 def test_the_role_script_compose_mounts_exists() -> None:
     [mount] = COMPOSE["services"]["postgres"]["volumes"]
     assert (ROOT / mount.split(":")[0]).is_file()
+
+
+def test_each_service_gets_only_the_secrets_its_settings_need_as_locally() -> None:
+    from infra import services
+
+    for name, package in APPS.items():
+        env = COMPOSE["services"][name]["environment"]
+        secrets = {k for k in env if k.endswith(("_KEY", "PASSWORD"))}
+        assert secrets == set(services.SECRETS[name]), name
+        fields = {f.upper() for f in importlib.import_module(f"{package}.settings").Settings.model_fields}
+        assert secrets <= fields
+        other_roles = {p for p in APPS.values() if p != package}
+        assert not any(f"//{role}:" in str(value) for value in env.values() for role in other_roles)
+
+
+def test_a_one_shot_container_migrates_as_the_migration_role_that_owns_the_schemas() -> None:
+    migrate = COMPOSE["services"]["migrate"]
+    assert migrate["build"] == "."
+    assert migrate["command"] == ["python", "-m", "plan_runtime.migrate"]
+    assert migrate["environment"]["MIGRATION_DATABASE_URL"].startswith("postgresql://plan_migrator:")
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    roles = (ROOT / "infra" / "postgres-init.sh").read_text()
+    assert "CREATE ROLE plan_migrator" in roles and "AUTHORIZATION plan_migrator" in roles
+    assert 'AUTHORIZATION :"role"' not in roles  # no runtime role owns its schema
+
+
+def test_compose_postgres_asks_every_connection_for_a_password() -> None:
+    env = COMPOSE["services"]["postgres"]["environment"]
+    assert env["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert "--auth-local=scram-sha-256" in env["POSTGRES_INITDB_ARGS"].split()
+    assert "--auth-host=scram-sha-256" in env["POSTGRES_INITDB_ARGS"].split()

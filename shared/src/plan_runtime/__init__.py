@@ -3,7 +3,7 @@
 from plan_runtime.consumer import Inbox, Outcome, Refused
 from plan_runtime.db import Connection, create_pool
 from plan_runtime.health import Health
-from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
+from plan_runtime.migrations import RUNTIME_MIGRATIONS, MigrationsPending, apply_grants, migrate, require_applied
 from plan_runtime.outbox import KafkaPublisher, Relay, emit
 from plan_runtime.settings import RuntimeSettings
 from plan_runtime.subscription import Subscription
@@ -15,13 +15,16 @@ __all__ = [
     "Health",
     "Inbox",
     "KafkaPublisher",
+    "MigrationsPending",
     "Outcome",
     "Refused",
     "Relay",
     "RuntimeSettings",
     "Subscription",
+    "apply_grants",
     "create_pool",
     "emit",
     "ensure_topics",
     "migrate",
+    "require_applied",
 ]

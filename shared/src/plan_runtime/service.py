@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from plan_runtime.consumer import Inbox
 from plan_runtime.db import create_pool
 from plan_runtime.health import Health
-from plan_runtime.migrations import RUNTIME_MIGRATIONS, migrate
+from plan_runtime.migrations import RUNTIME_MIGRATIONS, apply_grants, migrate, require_applied
 from plan_runtime.outbox import KafkaPublisher, Relay
 from plan_runtime.settings import RuntimeSettings
 from plan_runtime.subscription import Subscription
@@ -104,6 +104,24 @@ class Runtime:
         }
 
 
+async def _migrate(settings: RuntimeSettings, pool: asyncpg.Pool, tracks: dict[str, Path]) -> None:
+    """MIGRATE_ON_START: migrate as MIGRATION_DATABASE_URL's role (then grant this process's role what it needs),
+    or, without one, as this process's own role (a test's throw-away schema)."""
+    if settings.migration_database_url is None:
+        applied = await migrate(pool, settings.db_schema, tracks)
+    else:
+        owner = await create_pool(settings.migration_database_url.get_secret_value(), settings.db_schema, 2)
+        try:
+            applied = await migrate(owner, settings.db_schema, tracks)
+            runtime_role = await pool.fetchval("SELECT current_user")
+            async with owner.acquire() as conn:
+                if runtime_role != await conn.fetchval("SELECT current_user"):
+                    await apply_grants(conn, settings.db_schema, runtime_role, tracks)
+        finally:
+            await owner.close()
+    log.info("schema %s migrated at start-up (%d applied now)", settings.db_schema, len(applied))
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: RuntimeSettings,
@@ -117,8 +135,15 @@ async def running(
     async for attempt in retrying(settings.retry_max_seconds, give_up_after=120):
         with attempt:
             pool = await create_pool(settings.database_url, settings.db_schema, settings.db_pool_size)
-    applied = await migrate(pool, settings.db_schema, {"runtime": RUNTIME_MIGRATIONS, source: migrations})
-    log.info("%s: schema %s migrated (%d applied now)", source, settings.db_schema, len(applied))
+    tracks = {"runtime": RUNTIME_MIGRATIONS, source: migrations}
+    try:
+        if settings.migrate_on_start:
+            await _migrate(settings, pool, tracks)
+        else:  # the migration role applied them (`python -m infra migrate`); this role may not
+            await require_applied(pool, settings.db_schema, tracks)
+    except BaseException:
+        await pool.close()
+        raise
     if prepare is not None:  # before any consumer runs
         await prepare(pool)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers)

@@ -1,13 +1,23 @@
 """Settings every service shares, read from the environment; nothing connects at import time."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    database_url: str = Field(description="PostgreSQL DSN of this service's login role")
+    database_url: str = Field(description="PostgreSQL DSN of this service's login role (its runtime role)")
+    migrate_on_start: bool = Field(
+        default=False,
+        description="apply pending migrations at start-up (tests, throw-away schemas); otherwise the service only "
+        "checks that every migration is applied and refuses to start if not (`python -m infra migrate`)",
+    )
+    migration_database_url: SecretStr | None = Field(
+        default=None,
+        description="with MIGRATE_ON_START: the DSN of the role that owns the schema, which migrates and then grants "
+        "the runtime role its privileges; without it the service migrates as its own role",
+    )
     db_schema: str = Field(description="The schema this service owns")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     consumer_group: str | None = Field(default=None, description="defaults to the service name")

@@ -27,6 +27,7 @@ def enrollment(infrastructure: Infrastructure, schema: Schema) -> Enrollment:
     async def start() -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(
             database_url=infrastructure.database_url,
+            migrate_on_start=True,  # a throw-away schema, migrated by the admin it runs as
             db_schema=schema.name,
             kafka_bootstrap_servers=infrastructure.kafka,
             pii_hmac_key="test-hmac-key",  # type: ignore[arg-type]

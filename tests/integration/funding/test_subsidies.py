@@ -65,6 +65,7 @@ def funding(infrastructure: Infrastructure, schema: Schema, tmp_path: Path) -> F
             policy.write_text(text)
         settings = Settings(
             database_url=infrastructure.database_url,
+            migrate_on_start=True,  # a throw-away schema, migrated by the admin it runs as
             db_schema=schema.name,
             kafka_bootstrap_servers=infrastructure.kafka,
             consumer_group=f"funding-{schema.name}",

@@ -173,6 +173,7 @@ async def test_readiness_turns_red_within_seconds_when_a_consumer_task_dies(
 ) -> None:
     settings = Settings(
         database_url=infrastructure.database_url,
+        migrate_on_start=True,  # a throw-away schema, migrated by the admin it runs as
         db_schema=schema.name,
         kafka_bootstrap_servers=infrastructure.kafka,
         consumer_group=f"funding-{schema.name}",

@@ -32,6 +32,7 @@ def talent_card(infrastructure: Infrastructure, schema: Schema) -> TalentCard:
     async def start(rules: Path = DEFAULT_RULES) -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(
             database_url=infrastructure.database_url,
+            migrate_on_start=True,  # a throw-away schema, migrated by the admin it runs as
             db_schema=schema.name,
             kafka_bootstrap_servers=infrastructure.kafka,
             consumer_group=f"tc-{schema.name}",
