@@ -23,7 +23,7 @@ SERVICES = {  # name: (python package, schema, port)
 SECRETS = {
     "enrollment": ("PII_HMAC_KEY", "BUREAU_API_KEY"),
     "funding": ("FINANCE_API_KEY",),
-    "talent-card": ("TALENT_OFFICE_API_KEY", "PII_HMAC_KEY"),
+    "talent-card": ("TALENT_OFFICE_API_KEY", "PII_HMAC_KEY", "BUREAU_API_KEY"),  # the Bureau reads its read audit
 }
 
 

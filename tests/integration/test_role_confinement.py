@@ -26,9 +26,14 @@ ROLES = tuple(postgres.SERVICES)  # enrollment, funding, talent_card: each role 
 # Tables a runtime role may add to and read, never change or erase (from the migrations and the stores' SQL),
 # with a column to try to rewrite. A dead letter's replay only stamps replayed_at.
 APPEND_ONLY = {
-    "enrollment": {"audit_log": "actor", "trainees": "name", "dead_letters": "error"},
-    "funding": {"ledger": "amount_yuan", "dead_letters": "error"},
-    "talent_card": {"determinations": "eligible", "talents": "display_name", "dead_letters": "error"},
+    "enrollment": {"audit_log": "actor", "trainees": "name", "dead_letters": "error", "read_audit": "actor"},
+    "funding": {"ledger": "amount_yuan", "dead_letters": "error", "read_audit": "actor"},
+    "talent_card": {
+        "determinations": "eligible",
+        "talents": "display_name",
+        "dead_letters": "error",
+        "read_audit": "actor",
+    },
 }
 DENIED = asyncpg.InsufficientPrivilegeError
 

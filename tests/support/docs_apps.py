@@ -1,4 +1,4 @@
-"""Each service's app built without its lifespan: enough to serve /docs, /redoc and /openapi.json."""
+"""Each service's app built without its lifespan: enough to serve /docs and /openapi.json."""
 
 from fastapi import FastAPI
 

@@ -1,17 +1,16 @@
-"""The API documentation pages may load only from the service itself (a Content-Security-Policy).
+"""The API documentation page may load only from the service itself (a Content-Security-Policy).
 
-Swagger UI and ReDoc ship with the project (fastapi-offline), but ReDoc's side menu still asks a CDN for
-its logo: on an office network without internet that is a failed request per page view. The policy makes
-the browser itself refuse anything that is not from this service (inline scripts and styles are the
-pages' own start-up code; ReDoc runs its search in a blob: worker).
+Swagger UI ships with the project (fastapi-offline); the policy makes the browser itself refuse anything that
+is not from this service, should a later version of the bundle reach for a CDN (inline scripts and styles
+are the page's own start-up code).
 """
 
 from plan_runtime.limits_http import ASGIApp, Message, Receive, Scope, Send
 
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs",)
 POLICY = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    b"script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+    b"script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
 )
 
 

@@ -222,8 +222,9 @@ def service_app(
             app.state.runtime = runtime
             yield
 
-    # the docs' script and style sheet ship with fastapi-offline: /docs renders on a network without internet
-    app = FastAPIOffline(title=title, description=description, lifespan=lifespan, version="1")
+    # the docs' script and style sheet ship with fastapi-offline: /docs renders on a network without internet.
+    # No /redoc: ReDoc's bundle asks a CDN for its logo on every page view, whatever the options
+    app = FastAPIOffline(title=title, description=description, lifespan=lifespan, version="1", redoc_url=None)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -26,7 +26,7 @@ Authenticate = Callable[[str], Awaitable[bool]]  # is this a valid key of any ro
 log = logging.getLogger(__name__)
 
 # no key needed (prefixes): operations, and the API documentation with its offline assets
-OPEN_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/static-offline-docs")
+OPEN_PATHS = ("/health", "/metrics", "/docs", "/openapi.json", "/static-offline-docs")
 
 
 class _TooLarge(BaseException):  # not an Exception: FastAPI would turn it into a 400

@@ -11,6 +11,8 @@ GRANT SELECT, INSERT, DELETE ON inbox TO {role};
 -- dead letters are a history: added, read, and a replay only stamps replayed_at.
 GRANT SELECT, INSERT ON dead_letters TO {role};
 GRANT UPDATE (replayed_at) ON dead_letters TO {role};
+-- the audit of reads is a history too: added and read, never changed
+GRANT SELECT, INSERT ON read_audit TO {role};
 -- the start-up check that every migration file is applied
 GRANT SELECT ON schema_migrations TO {role};
 -- bigserial defaults (nextval) of every table
