@@ -35,8 +35,9 @@ fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI r
 	$(BIN)/python -m infra services stop
 	eval "$$($(BIN)/python -m infra env)" && FUZZ_RECORDS=$${FUZZ_RECORDS:-20000} $(BIN)/python -m pytest -p no:cacheprovider -s tests/e2e/test_fuzz.py
 
-api-fuzz: infra  ## schemathesis against the three APIs with every role's key at full size (500 examples per operation; CI runs 40)
-	eval "$$($(BIN)/python -m infra env)" && SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_schemathesis.py
+api-fuzz: infra  ## schemathesis and our malformed-input tier against the three APIs at full size (CI: 40 and 15 examples per operation)
+	$(BIN)/python -m infra services stop
+	eval "$$($(BIN)/python -m infra env)" && SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} MALFORMED_EXAMPLES=$${MALFORMED_EXAMPLES:-200} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_schemathesis.py tests/e2e/test_malformed_http.py
 
 properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
 	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/python -m pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py

@@ -224,7 +224,14 @@ def service_app(
 
     # the docs' script and style sheet ship with fastapi-offline: /docs renders on a network without internet.
     # No /redoc: ReDoc's bundle asks a CDN for its logo on every page view, whatever the options
-    app = FastAPIOffline(title=title, description=description, lifespan=lifespan, version="1", redoc_url=None)
+    app = FastAPIOffline(
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        version="1",
+        redoc_url=None,
+        redirect_slashes=False,  # `/enrollments/` (an empty id) is a 404 with the envelope, not a 307 elsewhere
+    )
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
     app.add_exception_handler(HTTPException, _on_http_error)

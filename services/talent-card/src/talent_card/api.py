@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import Field, model_validator
 
 from plan_events.identity import IdNumber
@@ -181,7 +181,11 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         return TalentView.model_validate(evaluated)
 
     @router.get("/people/{person_id}/determinations", summary="Why is this person eligible, or not yet?")
-    async def why(request: Request, person_id: str, actor: Actor) -> list[DeterminationRecord]:
+    async def why(
+        request: Request,
+        actor: Actor,
+        person_id: str = Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the pseudonym, e.g. tr-…"),
+    ) -> list[DeterminationRecord]:
         async with state(request).runtime.pool.acquire() as conn:
             found = await TalentCardStore(conn).determinations(person_id)
             if not found:
