@@ -18,7 +18,6 @@ from plan_events import (
     TierCompleted,
     TraineeEnrolled,
 )
-from plan_runtime import Inbox
 from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 
@@ -39,20 +38,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         source="funding",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [
-            Inbox(
-                settings.consumer_group or "funding",
-                "funding",
-                pool,
-                {
-                    TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
-                    TierCompleted: partial(handlers.on_tier_completed, policy=policy),
-                    EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
-                    InstitutionSuspended: partial(handlers.on_institution_suspended, policy=policy),
-                    InstitutionReinstated: partial(handlers.on_institution_reinstated, policy=policy),
-                },
-            )
-        ],
+        consumes={
+            TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
+            TierCompleted: partial(handlers.on_tier_completed, policy=policy),
+            EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
+            InstitutionSuspended: partial(handlers.on_institution_suspended, policy=policy),
+            InstitutionReinstated: partial(handlers.on_institution_reinstated, policy=policy),
+        },
         routers=[build_router(guard), dead_letter_router(guard)],
         prepare=prepare,
         authenticate=authenticator(settings.finance_api_key),  # a wrong key: 401 before the body is read
