@@ -43,11 +43,3 @@ class Refused(Conflict):
 
     def __init__(self, message: str, code: str = "refused", field: str | None = None) -> None:
         super().__init__(code, message, field)
-
-
-class ApiError(DomainError):
-    """TRANSITIONAL (issue 12): an error that carries its HTTP status; removed once no service raises it."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(code, message, field)
-        self.status = status

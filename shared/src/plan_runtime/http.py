@@ -20,7 +20,7 @@ from plan_runtime.consumer import Handler, Inbox
 from plan_runtime.db import Connection
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.docs_policy import DocsPolicy
-from plan_runtime.errors import ApiError, Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized
+from plan_runtime.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized
 from plan_runtime.limits_http import Authenticate, BodyLimit
 from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
@@ -164,8 +164,6 @@ STATUS_OF: dict[type[DomainError], int] = {
 
 
 def status_of(error: DomainError) -> int:
-    if isinstance(error, ApiError):
-        return error.status
     return next((STATUS_OF[kind] for kind in type(error).__mro__ if kind in STATUS_OF), 409)
 
 

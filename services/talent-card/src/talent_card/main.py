@@ -13,6 +13,7 @@ from talent_card import handlers
 from talent_card.api import build_router
 from talent_card.rules import load_rules
 from talent_card.settings import Settings
+from talent_card.store import TalentCardStore
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -33,6 +34,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
             SubsidyReversed: partial(handlers.on_subsidy_reversed, rules=rules),
         },
+        unit=TalentCardStore,
         routers=[build_router(office), dead_letter_router(office), read_audit_router(bureau)],
         authenticate=authenticator(
             settings.talent_office_api_key, settings.bureau_api_key
