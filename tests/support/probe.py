@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 
 from plan_events import TraineeEnrolled
-from plan_runtime import Connection, Inbox, Refused, RuntimeSettings
+from plan_runtime import Inbox, Refused, RuntimeSettings
 from plan_runtime.service import running
+from plan_runtime.unit import Unit
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"
 
@@ -21,7 +22,8 @@ class ProbeSettings(RuntimeSettings):
     probe_group: str = "probe"
 
 
-async def on_enrolled(conn: Connection, event: TraineeEnrolled) -> None:
+async def on_enrolled(unit: Unit, event: TraineeEnrolled) -> None:
+    conn = unit.conn
     await conn.execute("INSERT INTO probe_calls (event_id) VALUES ($1)", event.event_id)
     if event.niche == "refuse" and not await conn.fetchval("SELECT count(*) FROM probe_fixed"):
         raise Refused("the probe refuses the niche 'refuse'")

@@ -1,7 +1,8 @@
 """The reliable-messaging runtime: outbox + relay, inbox + dead letters, migrations, settings."""
 
-from plan_runtime.consumer import Inbox, Outcome, Refused
+from plan_runtime.consumer import Inbox, Outcome
 from plan_runtime.db import Connection, create_pool
+from plan_runtime.errors import Refused
 from plan_runtime.health import Health
 from plan_runtime.migrations import RUNTIME_MIGRATIONS, MigrationsPending, apply_grants, migrate, require_applied
 from plan_runtime.outbox import KafkaPublisher, Relay, emit

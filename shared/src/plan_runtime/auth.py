@@ -7,7 +7,7 @@ from fastapi import Header, Security
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
-from plan_runtime.errors import ApiError
+from plan_runtime.errors import Unauthorized
 
 API_KEY = APIKeyHeader(
     name="X-API-Key",
@@ -25,7 +25,7 @@ def role_guard(role: str, expected: SecretStr) -> Callable[..., str]:
         x_actor: str | None = Header(default=None, max_length=200, description="who acts, for the audit trail"),
     ) -> str:
         if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected.get_secret_value().encode()):
-            raise ApiError(401, "unauthorized", f"X-API-Key is missing or is not the {role} key", "X-API-Key")
+            raise Unauthorized("unauthorized", f"X-API-Key is missing or is not the {role} key", "X-API-Key")
         return f"{role}:{x_actor}" if x_actor else role
 
     return guard

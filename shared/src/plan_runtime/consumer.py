@@ -4,9 +4,9 @@ A batch of records is handled in ONE database transaction:
 - bad bytes, unknown versions and broken contracts become dead letters;
 - the inbox takes every event id of the batch in one statement: an id already there means
   "already applied", and that event is skipped;
-- each new event goes to its handler, which changes state on the same connection and returns
-  the events it wants published; they are appended to the outbox once, at the end;
-- a handler that refuses (`Refused`) or fails for good turns its message into a dead letter
+- each new event goes to its handler with the service's unit of work (its store on this transaction),
+  which changes state and `publish`es events; they are appended to the outbox once, at the end;
+- a handler that refuses (any `DomainError`, e.g. `Refused`) or fails for good turns its message into a dead letter
   (with the inbox row) so the partition keeps flowing. To keep the common path fast, a batch
   runs without savepoints; if a handler fails, the batch is rolled back and run again with a
   savepoint around each message, so only the failing one is parked.
@@ -29,17 +29,16 @@ from plan_events import Event, InvalidEvent, MessageDeadLettered, Undecodable, U
 from plan_events.dead_letter import EXCERPT_BYTES
 from plan_events.envelope import UNSAFE_TEXT
 from plan_runtime.db import Connection
+from plan_runtime.errors import DomainError
 from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
+from plan_runtime.unit import Unit
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, Any], Awaitable[Sequence[Event] | None]]
-"""Applies one event on the given connection; returns the events to publish (or None)."""
-
-
-class Refused(Exception):
-    """A business rule refuses this message for good: it becomes a dead letter with this reason."""
+Handler = Callable[[Any, Any], Awaitable[None]]
+"""Applies one event to the service's unit of work (`plan_runtime.unit.Unit`): changes state through it and
+`publish`es the events to send."""
 
 
 class Record(Protocol):
@@ -70,8 +69,15 @@ class _HandlerFailed(Exception):
 
 
 class Inbox:
-    def __init__(self, consumer: str, source: str, pool: asyncpg.Pool, handlers: Mapping[type[Event], Handler]) -> None:
-        self.consumer, self.source, self.pool = consumer, source, pool
+    def __init__(
+        self,
+        consumer: str,
+        source: str,
+        pool: asyncpg.Pool,
+        handlers: Mapping[type[Event], Handler],
+        unit: Callable[[Connection, list[Event]], Unit] = Unit,
+    ) -> None:
+        self.consumer, self.source, self.pool, self.unit = consumer, source, pool, unit
         self.handlers = dict(handlers)
         self.expected = tuple(self.handlers)
 
@@ -88,6 +94,7 @@ class Inbox:
     async def _batch(self, records: Sequence[Record], careful: bool) -> Outcome:
         outcome, outgoing = Outcome(), list[Event]()
         async with self.pool.acquire() as conn, conn.transaction():
+            unit = self.unit(conn, outgoing)  # the handlers' store: what they publish lands in `outgoing`
             events: list[tuple[Record, Event]] = []
             for record in records:
                 try:
@@ -108,21 +115,22 @@ class Inbox:
                     outcome.duplicates += 1
                     continue
                 fresh.discard(event.event_id)  # the same event twice in one batch: the second is a duplicate
+                before = len(outgoing)
                 try:
                     if careful:
                         async with conn.transaction():  # a savepoint: a refusal undoes only this message
-                            produced = await self.handlers[type(event)](conn, event)
+                            await self.handlers[type(event)](unit, event)
                     else:
-                        produced = await self.handlers[type(event)](conn, event)
+                        await self.handlers[type(event)](unit, event)
                 except Exception as error:
                     if is_transient(error):
                         raise
                     if not careful:
                         raise _HandlerFailed from error
-                    reason = str(error) if isinstance(error, Refused) else f"{type(error).__name__}: {error}"
+                    del outgoing[before:]  # what the refused message published goes with it
+                    reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
                     await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
                     continue
-                outgoing.extend(produced or ())
                 outcome.applied += 1
             await emit(conn, outgoing)
         return outcome

@@ -1,7 +1,7 @@
 """The FastAPI shell of a service: lifespan around `running`, /health, and error responses."""
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
@@ -15,14 +15,17 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from plan_runtime.consumer import Inbox
+from plan_events import Event
+from plan_runtime.consumer import Handler, Inbox
+from plan_runtime.db import Connection
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.docs_policy import DocsPolicy
-from plan_runtime.errors import ApiError
+from plan_runtime.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized
 from plan_runtime.limits_http import Authenticate, BodyLimit
 from plan_runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from plan_runtime.service import running
 from plan_runtime.settings import RuntimeSettings
+from plan_runtime.unit import Unit, unit_of_work
 
 
 class View(BaseModel):
@@ -149,9 +152,28 @@ def error_body(code: str, message: str, field: str | None, **extra: Any) -> dict
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
-async def _on_api_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    return JSONResponse(error_body(error.code, error.message, error.field), error.status)
+STATUS_OF: dict[type[DomainError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    Invalid: 422,
+}
+"""The one place where a domain error becomes an HTTP status."""
+
+
+def status_of(error: DomainError) -> int:
+    return next((STATUS_OF[kind] for kind in type(error).__mro__ if kind in STATUS_OF), 409)
+
+
+async def _on_domain_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse(error_body(error.code, error.message, error.field), status_of(error))
+
+
+Transaction = Annotated[Unit, unit_of_work(Unit)]
+"""The runtime's own unit of work (outbox, inbox, dead letters) for its routes; services use their store's."""
 
 
 _HTTP_CODES = {
@@ -208,7 +230,8 @@ def service_app(
     settings: RuntimeSettings,
     source: str,
     migrations: FilePath,
-    inboxes: Callable[[asyncpg.Pool], Sequence[Inbox]],
+    consumes: Mapping[type[Event], Handler] | None = None,
+    unit: Callable[[Connection, list[Event]], Unit] = Unit,
     routers: Sequence[APIRouter] = (),
     prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,
     bulk_paths: Collection[str] = (),
@@ -218,6 +241,9 @@ def service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        def inboxes(pool: asyncpg.Pool) -> list[Inbox]:  # one consumer group per service, named after it
+            return [Inbox(settings.consumer_group or source, source, pool, consumes, unit)] if consumes else []
+
         async with running(settings, source, migrations, inboxes, prepare) as runtime:
             app.state.runtime = runtime
             yield
@@ -232,7 +258,7 @@ def service_app(
         redoc_url=None,
         redirect_slashes=False,  # `/enrollments/` (an empty id) is a 404 with the envelope, not a 307 elsewhere
     )
-    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_middleware(DocsPolicy)  # the documentation pages load only from this service
@@ -301,44 +327,38 @@ def dead_letter_router(guard: Callable[..., str]) -> APIRouter:
         },
     )
     async def listing(
-        request: Request,
+        unit: Transaction,
         response: Response,
         include_replayed: bool = False,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[DeadLetterView]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await list_dead_letters(conn, include_replayed, limit + 1, offset)
+        found = await list_dead_letters(unit.conn, include_replayed, limit + 1, offset)
         return [DeadLetterView.model_validate(d, from_attributes=True) for d in paged(found, limit, offset, response)]
 
     @router.post("/{dead_letter_id}/replay", summary="Put the original message back on its topic")
-    async def replay_one(request: Request, dead_letter_id: int = Path(ge=1, le=2**62)) -> Replayed:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            if not await replay(conn, dead_letter_id):
-                raise ApiError(
-                    404, "dead_letter_not_found", f"no unreplayed dead letter {dead_letter_id}", "dead_letter_id"
-                )
+    async def replay_one(unit: Transaction, dead_letter_id: int = Path(ge=1, le=2**62)) -> Replayed:
+        if not await replay(unit.conn, dead_letter_id):
+            raise NotFound("dead_letter_not_found", f"no unreplayed dead letter {dead_letter_id}", "dead_letter_id")
         return Replayed(replayed=dead_letter_id)
 
     parked = APIRouter(prefix="/outbox/parked", tags=["operations"], dependencies=[Depends(guard)])
 
     @parked.get("", summary="Outbox rows the broker refused for good, with their errors", responses=PAGED)
     async def parked_rows(
-        request: Request,
+        unit: Transaction,
         response: Response,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[ParkedRowView]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await list_parked(conn, limit + 1, offset)
+        found = await list_parked(unit.conn, limit + 1, offset)
         return [ParkedRowView.model_validate(p, from_attributes=True) for p in paged(found, limit, offset, response)]
 
     @parked.post("/{row_id}/retry", summary="Give a parked row back to the relay (after fixing its cause)")
-    async def retry_one(request: Request, row_id: int = Path(ge=1, le=2**62)) -> Retrying:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            if not await retry_parked(conn, row_id):
-                raise ApiError(404, "parked_row_not_found", f"no parked outbox row {row_id}", "row_id")
-        request.app.state.runtime.relay.wake()
+    async def retry_one(request: Request, unit: Transaction, row_id: int = Path(ge=1, le=2**62)) -> Retrying:
+        if not await retry_parked(unit.conn, row_id):
+            raise NotFound("parked_row_not_found", f"no parked outbox row {row_id}", "row_id")
+        request.app.state.runtime.relay.wake()  # the relay looks again after a short poll if this is before the commit
         return Retrying(retrying=row_id)
 
     router.include_router(parked)

@@ -8,11 +8,11 @@ SELECT it, never UPDATE or DELETE it). The Bureau queries it with `GET /read-aud
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
 from plan_runtime.db import Connection
-from plan_runtime.http import PAGED, View, paged
+from plan_runtime.http import PAGED, Transaction, View, paged
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters in a filter (PostgreSQL refuses NUL)
 
@@ -43,14 +43,14 @@ def read_audit_router(guard: Callable[..., str]) -> APIRouter:
 
     @router.get("/read-audit", summary="Who read which person's record (newest first)", responses=PAGED)
     async def read_audit(
-        request: Request,
+        unit: Transaction,
         response: Response,
         person_id: str | None = Query(None, max_length=200, pattern=PRINTABLE, description="only reads of this person"),
         actor: str | None = Query(None, max_length=300, pattern=PRINTABLE, description="only reads by this actor"),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[ReadAuditEntry]:
-        rows = await request.app.state.runtime.pool.fetch(
+        rows = await unit.conn.fetch(
             """SELECT id, at, actor, route, person_id FROM read_audit
                WHERE ($1::text IS NULL OR person_id = $1) AND ($2::text IS NULL OR actor = $2)
                ORDER BY id DESC LIMIT $3 OFFSET $4""",

@@ -13,6 +13,7 @@ from enrollment.settings import Settings
 from plan_events import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
+from tests.support.contracts.enrollment_store import trainee
 from tests.support.kafka import TopicWatcher
 from tests.support.people import id_number
 from tests.support.services import serving
@@ -46,20 +47,6 @@ async def institution(api: httpx.AsyncClient, name: str) -> dict[str, str]:
     assert created.status_code == 201, created.text
     key = await api.post(f"/institutions/{created.json()['id']}/keys", headers=BUREAU)
     return {"X-API-Key": key.json()["api_key"], "X-Institution": created.json()["id"]}
-
-
-def trainee(tier: str = "basic", number: str | None = None, **changes: Any) -> dict[str, Any]:
-    return {
-        "id_number": number or id_number(),
-        "name": "Liu Jiaqi",
-        "phone": "13800138000",
-        "target_group": "rural_household",
-        "tier": tier,
-        "mode": "offline",
-        "starts_on": "2020-08-08",
-        "niche": "cashmere and fur",
-        **changes,
-    }
 
 
 def events_for(records: list, enrollment_id: str) -> list[dict[str, Any]]:  # type: ignore[type-arg]

@@ -26,12 +26,11 @@ import json
 import os
 import tomllib
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 from hypothesis import HealthCheck, Phase, note, settings
@@ -47,7 +46,7 @@ from hypothesis.stateful import (
 
 from funding import handlers
 from funding.policy import DEFAULT_POLICY, Policy, load_policy
-from funding.store import FundingStore
+from funding.store import FundingStore, ensure_fund
 from plan_events import (
     EnrollmentWithdrawn,
     Event,
@@ -61,7 +60,9 @@ from plan_events import (
 )
 from plan_events.calendar import plan_today
 from plan_runtime import RUNTIME_MIGRATIONS, Inbox, create_pool, migrate
-from plan_runtime.errors import ApiError
+from plan_runtime.errors import DomainError
+from plan_runtime.http import status_of
+from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
 from tests.infrastructure import Infrastructure
 
@@ -112,13 +113,20 @@ def money_policy(folder: Path) -> Policy:
 
 def funding_handlers(policy: Policy) -> dict[type[Event], Any]:
     """The handler map of funding's composition root (funding.main.build_app)."""
-    return {
-        TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
-        TierCompleted: partial(handlers.on_tier_completed, policy=policy),
-        EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
-        InstitutionSuspended: partial(handlers.on_institution_suspended, policy=policy),
-        InstitutionReinstated: partial(handlers.on_institution_reinstated, policy=policy),
-    }
+    return handlers.consumes(policy)
+
+
+T = TypeVar("T")
+
+
+async def finance(pool: asyncpg.Pool, command: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """A finance command as its route runs it (plan_runtime.unit.unit_of_work): the store on one transaction;
+    what the command published goes to the outbox before it commits."""
+    async with pool.acquire() as conn, conn.transaction():
+        published: list[Event] = []
+        result = await command(FundingStore(conn, published), *args)
+        await emit(conn, published)
+        return result
 
 
 @dataclass(frozen=True)
@@ -230,9 +238,10 @@ class MoneyMachine(RuleBasedStateMachine):
     async def _start(self) -> None:
         self.pools = [await create_pool(self.database_url, self.schema, size=3) for _ in range(2)]
         await migrate(self.pools[0], self.schema, {"runtime": RUNTIME_MIGRATIONS, "funding": FUNDING_MIGRATIONS})
-        async with self.pools[0].acquire() as conn:  # as funding's `prepare` does
-            await FundingStore(conn).ensure_fund(self.policy.fund_yuan)
-        self.replicas = [Inbox("funding", "funding", pool, funding_handlers(self.policy)) for pool in self.pools]
+        await ensure_fund(self.pools[0], self.policy.fund_yuan)  # funding's `prepare`
+        self.replicas = [
+            Inbox("funding", "funding", pool, funding_handlers(self.policy), unit=FundingStore) for pool in self.pools
+        ]
 
     def teardown(self) -> None:
         try:
@@ -347,10 +356,11 @@ class MoneyMachine(RuleBasedStateMachine):
     async def _release(self, institution: Institution, must: bool | None) -> None:
         for attempt in itertools.count():
             try:
-                async with self.pools[0].acquire() as conn:
-                    await handlers.release_reservations(conn, institution.id, FINANCE, "institution suspended")
-            except ApiError as error:
-                assert error.status == 409 and error.code == "institution_not_suspended", error
+                await finance(
+                    self.pools[0], handlers.release_reservations, institution.id, FINANCE, "institution suspended"
+                )
+            except DomainError as error:
+                assert status_of(error) == 409 and error.code == "institution_not_suspended", error
                 assert must is not True, "finance could not release a suspended institution's reservations"
                 return
             except Exception as error:
@@ -611,13 +621,12 @@ class MoneyMachine(RuleBasedStateMachine):
         reversible = row["status"] == "approved" and row["batch_id"] is None
 
         async def reverse() -> None:
-            async with self.pools[1].acquire() as conn:
-                await handlers.reverse_subsidy(conn, row["id"], FINANCE, "trainee did not attend")
+            await finance(self.pools[1], handlers.reverse_subsidy, row["id"], FINANCE, "trainee did not attend")
 
         try:
             self.run(reverse())
-        except ApiError as error:
-            assert not reversible and error.status == 409, error
+        except DomainError as error:
+            assert not reversible and status_of(error) == 409, error
         else:
             assert reversible, f"a {row['status']} subsidy was reversed"
 
@@ -629,16 +638,16 @@ class MoneyMachine(RuleBasedStateMachine):
 
         async def pay() -> None:
             async with self.pools[1].acquire() as conn:
-                unbatched = await FundingStore(conn).unbatched_approved(chosen)
-                count, total = len(unbatched), sum(amount for _, amount in unbatched)
-                try:
-                    batch = await handlers.create_payment_batch(conn, chosen, count, total, FINANCE)
-                except ApiError as error:
-                    expected = "institution_suspended" if suspended else "nothing_to_pay" if count == 0 else None
-                    assert error.status == 409 and error.code == expected, (error.code, count)
-                    return
-                assert not suspended, "a payment batch for an institution funding knows suspended"
-                await handlers.pay_batch(conn, batch["batch_id"], total, FINANCE)  # type: ignore[arg-type]
+                unbatched = await FundingStore(conn).payable(chosen)
+            count, total = len(unbatched), sum(p.amount_yuan for p in unbatched)
+            try:
+                batch = await finance(self.pools[1], handlers.create_payment_batch, chosen, count, total, FINANCE)
+            except DomainError as error:
+                expected = "institution_suspended" if suspended else "nothing_to_pay" if count == 0 else None
+                assert status_of(error) == 409 and error.code == expected, (error.code, count)
+                return
+            assert not suspended, "a payment batch for an institution funding knows suspended"
+            await finance(self.pools[1], handlers.pay_batch, batch.batch_id, total, FINANCE)
 
         self.run(pay())
 

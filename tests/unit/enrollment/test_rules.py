@@ -3,13 +3,23 @@
 import uuid
 from datetime import date
 
-from enrollment.domain import History, age_on, decide_completion, decide_dates, decide_enrolment, decide_withdrawal
+from enrollment.domain import (
+    EnrollmentStatus,
+    History,
+    age_on,
+    decide_completion,
+    decide_dates,
+    decide_enrolment,
+    decide_withdrawal,
+)
 from enrollment.policy import load_policy
 from plan_events import Tier
+from plan_runtime.http import status_of
 
 VILLAGE_ROOM, CLOUD_STUDIO = uuid.uuid4(), uuid.uuid4()
 POLICY = load_policy()
 TODAY = date(2026, 11, 26)
+OPEN = EnrollmentStatus.OPEN
 
 
 def test_a_newcomer_starts_with_basic_and_not_higher() -> None:
@@ -39,18 +49,22 @@ def test_a_passed_tier_is_not_taken_again() -> None:
 
 def test_a_course_is_completed_no_sooner_than_the_minimum_length() -> None:
     start = date(2020, 8, 8)
-    short = decide_completion("open", start, date(2020, 8, 22), POLICY, TODAY)
-    assert short is not None and (short.code, short.field, short.status) == ("course_too_short", "completed_on", 422)
+    short = decide_completion(OPEN, start, date(2020, 8, 22), POLICY, TODAY)
+    assert short is not None and (short.code, short.field, status_of(short)) == (
+        "course_too_short",
+        "completed_on",
+        422,
+    )
     assert "2020-08-23" in short.message
-    assert decide_completion("open", start, date(2020, 8, 23), POLICY, TODAY) is None
+    assert decide_completion(OPEN, start, date(2020, 8, 23), POLICY, TODAY) is None
 
 
 def test_only_an_open_enrolment_can_be_completed_or_withdrawn() -> None:
-    done = decide_completion("completed", date(2020, 1, 1), date(2020, 3, 1), POLICY, TODAY)
+    done = decide_completion(EnrollmentStatus.COMPLETED, date(2020, 1, 1), date(2020, 3, 1), POLICY, TODAY)
     assert done is not None and done.code == "enrollment_not_open"
-    gone = decide_withdrawal("withdrawn")
+    gone = decide_withdrawal(EnrollmentStatus.WITHDRAWN)
     assert gone is not None and gone.code == "enrollment_not_open"
-    assert decide_withdrawal("open") is None
+    assert decide_withdrawal(OPEN) is None
 
 
 def test_the_shipped_targets_are_the_plans() -> None:
@@ -60,12 +74,12 @@ def test_the_shipped_targets_are_the_plans() -> None:
 
 def test_a_completion_ends_inside_the_plan_period_and_not_in_the_future() -> None:
     start = date(2021, 12, 1)
-    late = decide_completion("open", start, date(2022, 1, 1), POLICY, TODAY)
+    late = decide_completion(OPEN, start, date(2022, 1, 1), POLICY, TODAY)
     assert late is not None and (late.code, late.field) == ("outside_plan_period", "completed_on")
-    assert decide_completion("open", start, date(2021, 12, 31), POLICY, TODAY) is None
-    ahead = decide_completion("open", date(2020, 8, 8), date(2020, 9, 1), POLICY, date(2020, 8, 30))
+    assert decide_completion(OPEN, start, date(2021, 12, 31), POLICY, TODAY) is None
+    ahead = decide_completion(OPEN, date(2020, 8, 8), date(2020, 9, 1), POLICY, date(2020, 8, 30))
     assert ahead is not None and (ahead.code, ahead.field) == ("date_in_future", "completed_on")
-    far = decide_completion("open", start, date(9999, 12, 31), POLICY, date(9999, 12, 31))
+    far = decide_completion(OPEN, start, date(9999, 12, 31), POLICY, date(9999, 12, 31))
     assert far is not None and far.code == "outside_plan_period"
 
 

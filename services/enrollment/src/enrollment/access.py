@@ -1,18 +1,23 @@
-"""Who is calling: an institution (by its own key) or the Bureau (by its admin key)."""
+"""Who is calling: an institution (by its own key) or the Bureau (by its admin key).
+
+A key is looked up on a connection of its own, briefly: the edge asks before any body is read, and a bulk
+upload's unit of work (and its connection) is taken only once its body has been parsed.
+"""
 
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 from fastapi import Request, Security
 
-from enrollment.store import EnrollmentStore
+from enrollment.domain import InstitutionStatus, institution_suspended
+from enrollment.ports import ApiKey
+from enrollment.store import PostgresStore
 from plan_runtime.auth import API_KEY
-from plan_runtime.errors import ApiError
+from plan_runtime.errors import Unauthorized
 
 
 @dataclass(frozen=True)
@@ -21,11 +26,7 @@ class Institution:
     active: bool
 
 
-def _unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", "X-API-Key is missing or is not a valid institution key", "X-API-Key")
-
-
-async def institution_key(pool: asyncpg.Pool, x_api_key: str | None) -> dict[str, Any] | None:
+async def institution_key(pool: asyncpg.Pool, x_api_key: str | None) -> ApiKey | None:
     """The institution key `x_api_key` is (`inst_<key id>_<secret>`), looked up by id and compared hashed, in
     constant time; None if it is not one, unknown or revoked."""
     parts = (x_api_key or "").split("_", 2)  # the secret itself may contain "_"
@@ -36,9 +37,9 @@ async def institution_key(pool: asyncpg.Pool, x_api_key: str | None) -> dict[str
     except ValueError:
         return None
     async with pool.acquire() as conn:
-        found = await EnrollmentStore(conn).key(key_id)
+        found = await PostgresStore(conn).key(key_id)
     given = hashlib.sha256(parts[2].encode()).hexdigest()
-    if found is None or not hmac.compare_digest(given, found["secret_sha256"]):
+    if found is None or not hmac.compare_digest(given, found.secret_sha256):
         return None
     return found
 
@@ -56,10 +57,11 @@ async def institution(request: Request, x_api_key: str | None = Security(API_KEY
     """A FastAPI dependency: the institution whose key this is (revoked keys no longer work)."""
     found = await institution_key(request.app.state.runtime.pool, x_api_key)
     if found is None:
-        raise _unauthorized()
-    return Institution(found["institution_id"], found["status"] == "active")
+        raise Unauthorized("unauthorized", "X-API-Key is missing or is not a valid institution key", "X-API-Key")
+    return Institution(found.institution_id, found.status == InstitutionStatus.ACTIVE)
 
 
 def must_be_active(who: Institution) -> None:
+    """A suspended institution cannot enrol."""
     if not who.active:
-        raise ApiError(403, "institution_suspended", "the institution is suspended and cannot enrol", "institution")
+        raise institution_suspended()

@@ -1,19 +1,19 @@
-"""HTTP routes for institutions and the Bureau: parse, authorise, call a use case, answer."""
+"""HTTP routes for institutions and the Bureau: parse, authorise, call one use case (or a store read) on the
+unit of work, shape the answer. No SQL, no audit and no error translation here."""
 
 import hashlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from enrollment import cohort, handlers, progress
 from enrollment.access import Institution, institution, must_be_active
+from enrollment.domain import Enrollment, EnrollmentStatus, InstitutionMode, InstitutionStatus, institution_not_found
+from enrollment.ports import Store
 from enrollment.requests import (
     CompletionItem,
     CompletionRequest,
@@ -23,7 +23,7 @@ from enrollment.requests import (
     StatusChange,
     WithdrawalRequest,
 )
-from enrollment.store import EnrollmentStore
+from enrollment.store import PostgresStore
 from enrollment.views import (
     AuditEntry,
     EnrollmentView,
@@ -33,79 +33,53 @@ from enrollment.views import (
     LegacyIdentity,
     ProgressReport,
     UploadSummary,
+    enrollment_body,
+    institution_body,
+    upload_summary,
 )
 from plan_events import Tier
 from plan_events.calendar import plan_today
-from plan_runtime import Connection
-from plan_runtime.errors import ApiError
-from plan_runtime.http import PAGED, IsoDate, error_body, paged
-from plan_runtime.read_audit import record_reads
+from plan_runtime.errors import DomainError, Invalid
+from plan_runtime.http import PAGED, IsoDate, error_body, paged, status_of
+from plan_runtime.unit import unit_of_work
 
 Caller = Annotated[Institution, Depends(institution)]
+UnitOfWork = Annotated[Store, unit_of_work(PostgresStore)]
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="retry-safe writes: same key, same answer")]
-PUBLIC_FIELDS = (
-    "id",
-    "trainee_id",
-    "id_masked",
-    "institution_id",
-    "tier",
-    "target_group",
-    "mode",
-    "starts_on",
-    "niche",
-    "status",
-    "completed_on",
-    "passed",
-    "outcome",
-    "withdrawn_reason",
-    "created_at",
-)
-
-
-def json_ready(value: Any) -> Any:
-    """Plain JSON types (UUIDs, dates as strings), fast even for a 10,000-row cohort answer."""
-    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
-
-
-def view(enrolment: dict[str, Any]) -> dict[str, Any]:
-    """What an institution sees of its own enrolment: the masked ID only, never the hash."""
-    return {k: enrolment.get(k) for k in PUBLIC_FIELDS}
 
 
 async def idempotent(
     request: Request,
+    store: Store,
     principal: str,
     key: str | None,
     status: int,
-    action: Callable[[Connection], Awaitable[Any]],
+    action: Callable[[Store], Awaitable[Any]],
     keep_refusals: bool = False,
 ) -> JSONResponse:
-    """Run `action` once per (caller, Idempotency-Key): a retry gets the first answer, and nothing new.
+    """Run `action` on the unit of work once per (caller, Idempotency-Key): a retry gets the first answer, and
+    nothing new. The key, what the action wrote and what it published commit together.
 
-    With `keep_refusals`, an action that refuses (ApiError) still commits what it wrote before refusing —
-    the audit of what the refusal revealed and the day's refusal count — and its answer is remembered."""
+    With `keep_refusals`, an action that refuses (a domain error) still commits what it wrote before refusing
+    — the audit of what the refusal revealed and the day's refusal count — and its answer is remembered."""
     fingerprint = getattr(request.state, "fingerprint", None)  # a bulk upload's, hashed as it streamed in
     fingerprint = fingerprint or hashlib.sha256(request.url.path.encode() + b"\n" + await request.body()).hexdigest()
-    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-        if key is not None:
-            first = await EnrollmentStore(conn).claim_idempotency_key(principal, key, fingerprint)
-            if first is not None:
-                if first["request_hash"] != fingerprint:
-                    raise ApiError(
-                        422,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different request",
-                        "Idempotency-Key",
-                    )
-                return JSONResponse(first["body"], first["status_code"], headers={"Idempotent-Replay": "true"})
-        try:
-            body = json_ready(await action(conn))
-        except ApiError as refusal:
-            if not keep_refusals:
-                raise
-            body, status = error_body(refusal.code, refusal.message, refusal.field), refusal.status
-        if key is not None:
-            await EnrollmentStore(conn).remember_response(principal, key, status, body)
+    if key is not None:
+        first = await store.claim_idempotency_key(principal, key, fingerprint)
+        if first is not None:
+            if first.request_hash != fingerprint:
+                raise Invalid(
+                    "idempotency_key_reused", "this Idempotency-Key was used for a different request", "Idempotency-Key"
+                )
+            return JSONResponse(first.body, first.status_code, headers={"Idempotent-Replay": "true"})
+    try:
+        body = await action(store)
+    except DomainError as refusal:
+        if not keep_refusals:
+            raise
+        body, status = error_body(refusal.code, refusal.message, refusal.field), status_of(refusal)
+    if key is not None:
+        await store.remember_response(principal, key, status, body)
     return JSONResponse(body, status)
 
 
@@ -115,16 +89,6 @@ BULK_BODY: dict[str, Any] = {
         "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}},
     }
 }
-
-
-def only(results: list[handlers.RowResult]) -> handlers.RowResult:
-    """The single-row form of a bulk use case: a refused row is the request's error."""
-    [result] = results
-    if not result.accepted:
-        assert result.error is not None
-        error = result.error
-        raise ApiError(error["status"], error["code"], error["message"], error["field"])
-    return result
 
 
 async def bulk_rows(request: Request, model: type[cohort.Row]) -> list[cohort.Row | cohort.RowError]:
@@ -137,23 +101,33 @@ async def bulk_rows(request: Request, model: type[cohort.Row]) -> list[cohort.Ro
             digest.update(chunk)
             yield chunk
 
-    try:
-        rows = await cohort.parse_stream(hashed(), request.headers.get("content-type", ""), model)
-    except cohort.CohortError as error:
-        raise ApiError(error.status, error.code, str(error), "body") from error
+    rows = await cohort.parse_stream(hashed(), request.headers.get("content-type", ""), model)
     request.state.fingerprint = digest.hexdigest()  # for `idempotent`: the body is not kept
     return rows
 
 
+# Dependencies, declared before the unit of work in the bulk routes: the body is parsed before a pooled
+# connection is taken, so a slow uploader never holds one.
+async def cohort_rows(request: Request, who: Caller) -> list[EnrolRequest | cohort.RowError]:
+    must_be_active(who)
+    return await bulk_rows(request, EnrolRequest)
+
+
+async def completion_rows(request: Request, who: Caller) -> list[CompletionItem | cohort.RowError]:
+    return await bulk_rows(request, CompletionItem)
+
+
+CohortRows = Annotated[list[EnrolRequest | cohort.RowError], Depends(cohort_rows)]
+CompletionRows = Annotated[list[CompletionItem | cohort.RowError], Depends(completion_rows)]
+
+
 async def summarised(pending: Awaitable[list[handlers.RowResult]]) -> dict[str, Any]:
-    results = await pending
-    accepted = sum(r.accepted for r in results)
-    return {
-        "rows": len(results),
-        "accepted": accepted,
-        "rejected": len(results) - accepted,
-        "results": [asdict(r) for r in results],
-    }
+    return upload_summary(await pending)
+
+
+async def viewed(pending: Awaitable[Enrollment]) -> dict[str, Any]:
+    """An enrolment a use case answers with, as JSON (the retry-safe writes remember it)."""
+    return enrollment_body(await pending)
 
 
 def _links(**operations: tuple[str, dict[str, str]]) -> dict[str, Any]:
@@ -188,18 +162,19 @@ def institution_router() -> APIRouter:
         responses={201: {"links": ENROLMENT_LINKS}},
     )
     async def enrol(
-        request: Request, body: EnrolRequest, who: Caller, idempotency_key: IdempotencyKey = None
+        request: Request, body: EnrolRequest, who: Caller, store: UnitOfWork, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         must_be_active(who)
         state = request.app.state
 
-        async def action(conn: Connection) -> Any:
-            result = only(await handlers.enrol(conn, who.id, [body], state.policy, state.pii_key))
-            found = await EnrollmentStore(conn).enrollment(result.enrollment_id, who.id)  # type: ignore[arg-type]
+        async def action(store: Store) -> Any:
+            result = handlers.only(await handlers.enrol(store, who.id, [body], state.policy, state.pii_key))
+            assert result.enrollment_id is not None
+            found = await store.enrollment(result.enrollment_id, who.id)
             assert found is not None
-            return view(found)
+            return enrollment_body(found)
 
-        return await idempotent(request, str(who.id), idempotency_key, 201, action, keep_refusals=True)
+        return await idempotent(request, store, str(who.id), idempotency_key, 201, action, keep_refusals=True)
 
     @router.post(
         "/cohorts",
@@ -207,16 +182,17 @@ def institution_router() -> APIRouter:
         response_model=UploadSummary,
         openapi_extra=BULK_BODY,
     )
-    async def upload(request: Request, who: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-        must_be_active(who)
-        rows = await bulk_rows(request, EnrolRequest)
+    async def upload(
+        request: Request, who: Caller, rows: CohortRows, store: UnitOfWork, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
         state = request.app.state
         return await idempotent(
             request,
+            store,
             str(who.id),
             idempotency_key,
             200,
-            lambda conn: summarised(handlers.enrol(conn, who.id, rows, state.policy, state.pii_key)),
+            lambda store: summarised(handlers.enrol(store, who.id, rows, state.policy, state.pii_key)),
         )
 
     @router.post(
@@ -225,45 +201,37 @@ def institution_router() -> APIRouter:
         response_model=UploadSummary,
         openapi_extra=BULK_BODY,
     )
-    async def completions(request: Request, who: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-        rows = await bulk_rows(request, CompletionItem)
+    async def completions(
+        request: Request, who: Caller, rows: CompletionRows, store: UnitOfWork, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
         policy = request.app.state.policy
         return await idempotent(
             request,
+            store,
             str(who.id),
             idempotency_key,
             200,
-            lambda conn: summarised(handlers.complete(conn, who.id, rows, policy)),
+            lambda store: summarised(handlers.complete(store, who.id, rows, policy)),
         )
 
     @router.get("/enrollments", summary="The institution's own enrolments", responses=PAGED)
     async def listing(
-        request: Request,
         response: Response,
         who: Caller,
+        store: UnitOfWork,
         status: Literal["open", "completed", "withdrawn"] | None = None,
         tier: Tier | None = None,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[EnrollmentView]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).enrollments(
-                who.id, status, tier.value if tier else None, limit + 1, offset
-            )
-            shown = paged(found, limit, offset, response)
-            await record_reads(conn, f"institution:{who.id}", "GET /enrollments", (e["trainee_id"] for e in shown))
-        return [EnrollmentView.model_validate(view(e)) for e in shown]
+        wanted = None if status is None else EnrollmentStatus(status)
+        found = await handlers.enrollments_seen(store, who.id, wanted, tier, limit, offset)
+        return [EnrollmentView.model_validate(e, from_attributes=True) for e in paged(found, limit, offset, response)]
 
     @router.get("/enrollments/{enrollment_id}", summary="One of the institution's enrolments")
-    async def one(request: Request, enrollment_id: UUID, who: Caller) -> EnrollmentView:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).enrollment(enrollment_id, who.id)
-            if found is None:
-                raise ApiError(
-                    404, "enrollment_not_found", f"no enrolment {enrollment_id} at this institution", "enrollment_id"
-                )
-            await record_reads(conn, f"institution:{who.id}", "GET /enrollments/{enrollment_id}", [found["trainee_id"]])
-        return EnrollmentView.model_validate(view(found))
+    async def one(enrollment_id: UUID, who: Caller, store: UnitOfWork) -> EnrollmentView:
+        found = await handlers.enrollment_seen(store, who.id, enrollment_id)
+        return EnrollmentView.model_validate(found, from_attributes=True)
 
     @router.post(
         "/enrollments/{enrollment_id}/completion",
@@ -275,18 +243,19 @@ def institution_router() -> APIRouter:
         enrollment_id: UUID,
         body: CompletionRequest,
         who: Caller,
+        store: UnitOfWork,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         policy = request.app.state.policy
         item = CompletionItem(enrollment_id=enrollment_id, **body.model_dump())
 
-        async def action(conn: Connection) -> Any:
-            only(await handlers.complete(conn, who.id, [item], policy))
-            found = await EnrollmentStore(conn).enrollment(enrollment_id, who.id)
+        async def action(store: Store) -> Any:
+            handlers.only(await handlers.complete(store, who.id, [item], policy))
+            found = await store.enrollment(enrollment_id, who.id)
             assert found is not None
-            return view(found)
+            return enrollment_body(found)
 
-        return await idempotent(request, str(who.id), idempotency_key, 200, action)
+        return await idempotent(request, store, str(who.id), idempotency_key, 200, action)
 
     @router.put(
         "/enrollments/{enrollment_id}/outcome",
@@ -294,14 +263,20 @@ def institution_router() -> APIRouter:
         summary="Report (or correct) the outcome after a course",
     )
     async def outcome(
-        request: Request, enrollment_id: UUID, body: OutcomeRequest, who: Caller, idempotency_key: IdempotencyKey = None
+        request: Request,
+        enrollment_id: UUID,
+        body: OutcomeRequest,
+        who: Caller,
+        store: UnitOfWork,
+        idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         return await idempotent(
             request,
+            store,
             str(who.id),
             idempotency_key,
             200,
-            lambda conn: _viewed(handlers.report_outcome(conn, who.id, enrollment_id, body.outcome)),
+            lambda store: viewed(handlers.report_outcome(store, who.id, enrollment_id, body.outcome)),
         )
 
     @router.post(
@@ -314,21 +289,20 @@ def institution_router() -> APIRouter:
         enrollment_id: UUID,
         body: WithdrawalRequest,
         who: Caller,
+        store: UnitOfWork,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        actor = f"institution:{who.id}"
         return await idempotent(
             request,
+            store,
             str(who.id),
             idempotency_key,
             200,
-            lambda conn: _viewed(handlers.withdraw(conn, who.id, enrollment_id, body.reason, f"institution:{who.id}")),
+            lambda store: viewed(handlers.withdraw(store, who.id, enrollment_id, body.reason, actor)),
         )
 
     return router
-
-
-async def _viewed(pending: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    return view(await pending)
 
 
 def bureau_router(guard: Callable[..., str]) -> APIRouter:
@@ -343,62 +317,45 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
         responses={201: {"links": INSTITUTION_LINKS}},
     )
     async def accredit(
-        request: Request, body: InstitutionRequest, actor: Actor, idempotency_key: IdempotencyKey = None
+        request: Request,
+        body: InstitutionRequest,
+        actor: Actor,
+        store: UnitOfWork,
+        idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        async def action(conn: Connection) -> Any:
-            store = EnrollmentStore(conn)
-            institution_id = uuid4()
-            try:
-                await store.add_institution(institution_id, body.name, str(body.mode))
-            except asyncpg.UniqueViolationError as error:
-                message = f"an institution named {body.name!r} exists"
-                raise ApiError(409, "institution_exists", message, "name") from error
-            await store.audit(actor, "accredit", str(institution_id))
-            return await store.institution(institution_id)
+        async def action(store: Store) -> Any:
+            return institution_body(await handlers.accredit(store, body.name, InstitutionMode(body.mode), actor))
 
-        return await idempotent(request, "bureau", idempotency_key, 201, action)
+        return await idempotent(request, store, "bureau", idempotency_key, 201, action)
 
     @router.get("/institutions", summary="All institutions")
-    async def institutions(request: Request) -> list[InstitutionView]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            return [InstitutionView.model_validate(i) for i in await EnrollmentStore(conn).institutions()]
+    async def institutions(store: UnitOfWork) -> list[InstitutionView]:
+        return [InstitutionView.model_validate(i, from_attributes=True) for i in await store.institutions()]
 
     @router.get("/institutions/{institution_id}", summary="One institution: its mode and status")
-    async def institution(request: Request, institution_id: UUID) -> InstitutionView:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).institution(institution_id)
+    async def institution(institution_id: UUID, store: UnitOfWork) -> InstitutionView:
+        found = await store.institution(institution_id)
         if found is None:
-            raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
-        return InstitutionView.model_validate(found)
+            raise institution_not_found(institution_id)
+        return InstitutionView.model_validate(found, from_attributes=True)
 
     @router.post("/institutions/{institution_id}/suspension", summary="Suspend an institution")
-    async def suspend(request: Request, institution_id: UUID, body: StatusChange, actor: Actor) -> InstitutionView:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            changed = await handlers.change_status(conn, institution_id, "suspended", actor, body.reason)
-        return InstitutionView.model_validate(changed)
+    async def suspend(institution_id: UUID, body: StatusChange, actor: Actor, store: UnitOfWork) -> InstitutionView:
+        changed = await handlers.change_status(store, institution_id, InstitutionStatus.SUSPENDED, actor, body.reason)
+        return InstitutionView.model_validate(changed, from_attributes=True)
 
     @router.post("/institutions/{institution_id}/reinstatement", summary="Reinstate a suspended institution")
-    async def reinstate(request: Request, institution_id: UUID, body: StatusChange, actor: Actor) -> InstitutionView:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            changed = await handlers.change_status(conn, institution_id, "active", actor, body.reason)
-        return InstitutionView.model_validate(changed)
+    async def reinstate(institution_id: UUID, body: StatusChange, actor: Actor, store: UnitOfWork) -> InstitutionView:
+        changed = await handlers.change_status(store, institution_id, InstitutionStatus.ACTIVE, actor, body.reason)
+        return InstitutionView.model_validate(changed, from_attributes=True)
 
     @router.post("/institutions/{institution_id}/keys", status_code=201, summary="Issue an API key (shown once)")
-    async def issue(request: Request, institution_id: UUID, actor: Actor) -> IssuedKey:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            return IssuedKey(api_key=await handlers.issue_key(conn, institution_id, actor))
+    async def issue(institution_id: UUID, actor: Actor, store: UnitOfWork) -> IssuedKey:
+        return IssuedKey(api_key=await handlers.issue_key(store, institution_id, actor))
 
     @router.delete("/institutions/{institution_id}/keys/{key_id}", status_code=204, summary="Revoke an API key")
-    async def revoke(request: Request, institution_id: UUID, key_id: str, actor: Actor) -> None:
-        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-            store = EnrollmentStore(conn)
-            try:
-                found = await store.revoke_key(institution_id, UUID(hex=key_id))
-            except ValueError:
-                found = False
-            if not found:
-                raise ApiError(404, "key_not_found", f"no active key {key_id} for this institution", "key_id")
-            await store.audit(actor, "revoke_key", f"{institution_id}/{key_id}")
+    async def revoke(institution_id: UUID, key_id: str, actor: Actor, store: UnitOfWork) -> None:
+        await handlers.revoke_key(store, institution_id, key_id, actor)
 
     @router.get(
         "/flagged-institutions",
@@ -406,14 +363,12 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
     )
     async def flagged(
         request: Request,
+        store: UnitOfWork,
         since: Annotated[IsoDate | None, Query(description="first day to look at (default: 30 days ago)")] = None,
     ) -> list[FlaggedDay]:
         limits = request.app.state.policy.refusals
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).flagged(
-                limits.flag_share, limits.flag_min_rows, since or plan_today() - timedelta(days=30)
-            )
-        return [FlaggedDay.model_validate(f) for f in found]
+        found = await store.flagged(limits.flag_share, limits.flag_min_rows, since or plan_today() - timedelta(days=30))
+        return [FlaggedDay.model_validate(f, from_attributes=True) for f in found]
 
     @router.get(
         "/identity-lookups",
@@ -421,14 +376,13 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
         responses=PAGED,
     )
     async def lookups(
-        request: Request,
         response: Response,
+        store: UnitOfWork,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[AuditEntry]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).audit_entries("identity_lookup", limit + 1, offset)
-        return [AuditEntry.model_validate(e) for e in paged(found, limit, offset, response)]
+        found = await store.audit_entries("identity_lookup", limit + 1, offset)
+        return [AuditEntry.model_validate(e, from_attributes=True) for e in paged(found, limit, offset, response)]
 
     @router.get(
         "/legacy-identities",
@@ -436,17 +390,14 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
         responses=PAGED,
     )
     async def legacy(
-        request: Request,
         response: Response,
         actor: Actor,
+        store: UnitOfWork,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[LegacyIdentity]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            found = await EnrollmentStore(conn).legacy_identities(limit + 1, offset)
-            shown = paged(found, limit, offset, response)
-            await record_reads(conn, actor, "GET /legacy-identities", (e["trainee_id"] for e in shown))
-        return [LegacyIdentity.model_validate(e) for e in shown]
+        found = await handlers.legacy_identities_seen(store, actor, limit, offset)
+        return [LegacyIdentity.model_validate(e, from_attributes=True) for e in paged(found, limit, offset, response)]
 
     @router.get(
         "/progress",
@@ -454,9 +405,7 @@ def bureau_router(guard: Callable[..., str]) -> APIRouter:
         response_model_exclude_unset=True,  # a tier without enrolments has no plan_progress yet
         summary="Progress against the plan's targets by tier, year, target group, institution",
     )
-    async def progress_report(request: Request) -> dict[str, Any]:
-        async with request.app.state.runtime.pool.acquire() as conn:
-            rows = await EnrollmentStore(conn).progress()
-        return progress.shape(rows, request.app.state.policy)
+    async def progress_report(request: Request, store: UnitOfWork) -> dict[str, Any]:
+        return progress.shape(await store.progress(), request.app.state.policy)
 
     return router

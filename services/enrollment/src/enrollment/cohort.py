@@ -16,7 +16,7 @@ import csv
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.from_thread
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from enrollment.requests import EnrolRequest
 from plan_events.catalogue import load_json
+from plan_runtime.errors import Invalid, TooLarge
 
 MAX_ROWS = 50_000
 MAX_LINE = 64 * 1024  # characters in one line; a row is well under 1 KiB (fields are bounded)
@@ -40,18 +41,24 @@ class RowError:
     field: str | None
     message: str
 
-    def error(self) -> dict[str, Any]:
-        return {"code": self.code, "field": self.field, "message": self.message, "status": 422}
+    def refusal(self) -> Invalid:
+        return Invalid(self.code, self.message, self.field)
 
 
-class CohortError(ValueError):
-    """The upload as a whole cannot be read (wrong format, no header, a line or field too long, too many rows)."""
+class CohortError(Invalid):
+    """The upload as a whole cannot be read (wrong format, no header, a line or field too long): the body is
+    at fault."""
 
-    status, code = 422, "invalid_upload"
+    code = "invalid_upload"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(type(self).code, message, "body")
 
 
-class TooManyRows(CohortError):
-    status, code = 413, "too_many_rows"
+class TooManyRows(TooLarge, CohortError):
+    """More rows than an upload may have."""
+
+    code = "too_many_rows"
 
 
 class _LongLine:

@@ -1,90 +1,113 @@
-"""Use cases: short scripts that open a transaction, decide with the pure rules, save, and emit."""
+"""Use cases: short scripts on a store (ports.Store) — read, decide with the pure rules, save, publish.
+
+A use case never opens a transaction or builds its store: it is given one (the PostgreSQL store on the
+unit of work's transaction, or the in-memory fake in the unit tests). It refuses by raising a domain error.
+"""
 
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID, uuid4
-
-import asyncpg
 
 from enrollment.cohort import RowError
 from enrollment.domain import (
     REVEALING,
-    Refusal,
+    Enrollment,
+    EnrollmentStatus,
+    Institution,
+    InstitutionMode,
+    InstitutionStatus,
+    Raced,
     decide_completion,
     decide_dates,
     decide_enrolment,
+    decide_outcome,
+    decide_standing,
+    decide_status_change,
     decide_withdrawal,
+    enrollment_not_found,
+    institution_not_found,
 )
 from enrollment.policy import Policy
+from enrollment.ports import AuditNote, Completion, LegacyIdentity, NewEnrollment, NewTrainee, Store
 from enrollment.requests import CompletionItem, EnrolRequest
-from enrollment.store import EnrollmentStore
 from plan_events import (
     EnrollmentWithdrawn,
     InstitutionReinstated,
     InstitutionSuspended,
     Outcome,
+    Tier,
     TierCompleted,
     TraineeEnrolled,
 )
 from plan_events.calendar import plan_today
 from plan_events.identity import birth_date, pseudonymise
-from plan_runtime import Connection, emit
-from plan_runtime.errors import ApiError
+from plan_runtime.errors import DomainError, NotFound
 
 SOURCE = "enrollment"
+ATTEMPTS = 3  # a cohort raced by another upload to the same person is decided again, at most this often
 
 
 @dataclass(frozen=True)
 class RowResult:
+    """One row's verdict in a bulk use case: accepted, or refused with its domain error."""
+
     row: int
     accepted: bool
     enrollment_id: UUID | None = None
     trainee_id: str | None = None
-    error: dict[str, Any] | None = None
+    error: DomainError | None = None
 
 
-def refused(refusal: Refusal) -> ApiError:
-    return ApiError(refusal.status, refusal.code, refusal.message, refusal.field)
+def only(results: list[RowResult]) -> RowResult:
+    """The single-row form of a bulk use case: a refused row is the request's refusal."""
+    [result] = results
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+# --- institutions: enrolments ----------------------------------------------------------------
 
 
 async def enrol(
-    conn: Connection, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
+    store: Store, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
 ) -> list[RowResult]:
     """Enrol a cohort (one row is a cohort of one): every row is decided, good rows are all written.
 
-    One transaction for the whole cohort: trainees, enrolments and their events together. If another
-    upload races us to the same person, the unique index refuses our write and we decide again.
+    Trainees, enrolments and their events together. If another upload races us to the same person, the
+    unique index refuses our write (`Raced`) and we decide again.
     """
-    for attempt in range(3):
+    for attempt in range(ATTEMPTS):
         try:
-            async with conn.transaction():
-                return await _enrol_once(conn, institution_id, rows, policy, pii_key)
-        except asyncpg.UniqueViolationError:
-            if attempt == 2:
+            async with store.savepoint():
+                return await _enrol_once(store, institution_id, rows, policy, pii_key)
+        except Raced:
+            if attempt == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
 async def _enrol_once(
-    conn: Connection, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
+    store: Store, institution_id: UUID, rows: Sequence[EnrolRequest | RowError], policy: Policy, pii_key: bytes
 ) -> list[RowResult]:
-    store = EnrollmentStore(conn)
-    standing = await store.institution(institution_id, lock="SHARE")  # a suspension waits for this cohort
-    if standing is None or standing["status"] != "active":
-        raise ApiError(403, "institution_suspended", "the institution is suspended and cannot enrol", "institution")
+    refusal = decide_standing(await store.institution(institution_id, lock="share"))  # a suspension waits
+    if refusal is not None:
+        raise refusal
     people = {i: pseudonymise(r.id_number, pii_key) for i, r in enumerate(rows) if isinstance(r, EnrolRequest)}
     histories = await store.histories([p.trainee_id for p in people.values()])
     now, today = datetime.now(UTC), plan_today()
     caller = f"institution:{institution_id}"
     results: list[RowResult] = []
-    trainees, enrolments, events, lookups = [], [], [], []
+    trainees: list[NewTrainee] = []
+    enrolments: list[NewEnrollment] = []
+    events: list[TraineeEnrolled] = []
+    lookups: list[AuditNote] = []
     for index, row in enumerate(rows):
         if isinstance(row, RowError):
-            results.append(RowResult(row.row, False, error=row.error()))
+            results.append(RowResult(row.row, False, error=row.refusal()))
             continue
         person = people[index]
         born = birth_date(row.id_number)  # the field is already in canonical form
@@ -92,203 +115,220 @@ async def _enrol_once(
             row.tier, institution_id, histories[person.trainee_id]
         )
         if refusal is not None:  # never the person's id: a refusal must not confirm who they are
-            results.append(RowResult(index + 1, False, error=_error(refusal)))
+            results.append(RowResult(index + 1, False, error=refusal))
             if refusal.code in REVEALING:
-                lookups.append((caller, "identity_lookup", person.trainee_id, f"{row.tier}: {refusal.code}"))
+                lookups.append(AuditNote(caller, "identity_lookup", person.trainee_id, f"{row.tier}: {refusal.code}"))
             continue
         histories[person.trainee_id].enrol(row.tier, institution_id)
         if row.tier.prerequisite is not None:  # accepting it reveals a passed course, perhaps elsewhere
-            lookups.append((caller, "identity_lookup", person.trainee_id, f"{row.tier}: accepted"))
-        enrollment_id = uuid4()
-        trainees.append((person.trainee_id, person.id_hash, person.masked, row.name, row.phone, born))
-        enrolments.append(
-            (
-                enrollment_id,
-                person.trainee_id,
-                institution_id,
-                row.tier.value,
-                row.target_group.value,
-                row.mode.value,
-                row.starts_on,
-                row.niche,
-                policy.version,
-            )
+            lookups.append(AuditNote(caller, "identity_lookup", person.trainee_id, f"{row.tier}: accepted"))
+        enrolment = NewEnrollment(
+            id=uuid4(),
+            trainee_id=person.trainee_id,
+            institution_id=institution_id,
+            tier=row.tier,
+            target_group=row.target_group,
+            mode=row.mode,
+            starts_on=row.starts_on,
+            niche=row.niche,
+            policy_version=policy.version,
         )
+        trainees.append(NewTrainee(person.trainee_id, person.id_hash, person.masked, row.name, row.phone, born))
+        enrolments.append(enrolment)
         events.append(
             TraineeEnrolled.create(
                 source=SOURCE,
                 subject=person.trainee_id,
                 occurred_at=now,
-                enrollment_id=enrollment_id,
-                trainee_id=person.trainee_id,
-                institution_id=institution_id,
-                tier=row.tier,
-                target_group=row.target_group,
-                mode=row.mode,
-                starts_on=row.starts_on,
-                niche=row.niche,
+                enrollment_id=enrolment.id,
+                **{k: getattr(enrolment, k) for k in _ENROLLED},
             )
         )
-        results.append(RowResult(index + 1, True, enrollment_id, person.trainee_id))
+        results.append(RowResult(index + 1, True, enrolment.id, person.trainee_id))
     await store.add_trainees(trainees)
     await store.add_enrollments(enrolments)
-    await store.audit_many(lookups)
+    await store.audit(*lookups)
     await store.count_intake(institution_id, today, len(results), sum(not r.accepted for r in results))
-    await emit(conn, events)
+    store.publish(*events)
     return results
 
 
+# the facts of an enrolment its announcement carries, by the same names
+_ENROLLED = ("trainee_id", "institution_id", "tier", "target_group", "mode", "starts_on", "niche")
+
+
 async def complete(
-    conn: Connection, institution_id: UUID, items: Sequence[CompletionItem | RowError], policy: Policy
+    store: Store, institution_id: UUID, items: Sequence[CompletionItem | RowError], policy: Policy
 ) -> list[RowResult]:
     """Record finished courses (one is a batch of one): each row decided, the good ones written and announced."""
-    async with conn.transaction():
-        store = EnrollmentStore(conn)
-        # FOR SHARE: a suspension waits for this transaction, so every completion carries the status it had
-        standing = await store.institution(institution_id, lock="SHARE")
-        assert standing is not None, "the caller's key belongs to an institution"
-        wanted = [i.enrollment_id for i in items if isinstance(i, CompletionItem)]
-        found = await store.enrollments_by_id(wanted, institution_id, lock=True)
-        now, today = datetime.now(UTC), plan_today()
-        results: list[RowResult] = []
-        updates, events = [], []
-        for number, item in enumerate(items, start=1):
-            if isinstance(item, RowError):
-                results.append(RowResult(item.row, False, error=item.error()))
-                continue
-            enrolment = found.get(item.enrollment_id)
-            refusal = (
-                Refusal(
-                    "enrollment_not_found",
-                    "enrollment_id",
-                    f"no enrolment {item.enrollment_id} at this institution",
-                    404,
-                )
-                if enrolment is None
-                else decide_completion(enrolment["status"], enrolment["starts_on"], item.completed_on, policy, today)
-            )
-            if refusal is not None or enrolment is None:
-                results.append(RowResult(number, False, item.enrollment_id, error=_error(refusal)))
-                continue
-            enrolment["status"] = "completed"  # a second row for the same enrolment is refused
-            outcome = item.outcome.value if item.outcome else None
-            updates.append((item.enrollment_id, item.completed_on, item.passed, outcome))
-            events.append(
-                TierCompleted.create(
-                    source=SOURCE,
-                    subject=enrolment["trainee_id"],
-                    occurred_at=now,
-                    enrollment_id=item.enrollment_id,
-                    trainee_id=enrolment["trainee_id"],
-                    institution_id=institution_id,
-                    tier=enrolment["tier"],
-                    target_group=enrolment["target_group"],
-                    completed_on=item.completed_on,
-                    passed=item.passed,
-                    outcome=item.outcome,
-                    institution_status=standing["status"],
-                    institution_status_seq=standing["status_seq"],
-                )
-            )
-            results.append(RowResult(number, True, item.enrollment_id, enrolment["trainee_id"]))
-        await store.complete(updates)
-        await emit(conn, events)
-        return results
-
-
-def _error(refusal: Refusal | None) -> dict[str, Any]:
-    assert refusal is not None
-    return {"code": refusal.code, "field": refusal.field, "message": refusal.message, "status": refusal.status}
-
-
-async def report_outcome(
-    conn: Connection, institution_id: UUID, enrollment_id: UUID, outcome: Outcome
-) -> dict[str, Any]:
-    async with conn.transaction():
-        store = EnrollmentStore(conn)
-        found = await _own(store, institution_id, enrollment_id)
-        if found["status"] != "completed":
-            raise ApiError(409, "enrollment_not_completed", "an outcome follows a completed course", "enrollment_id")
-        await store.set_outcome(enrollment_id, outcome.value)
-        return {**found, "outcome": outcome.value}
-
-
-async def withdraw(
-    conn: Connection, institution_id: UUID, enrollment_id: UUID, reason: str, actor: str
-) -> dict[str, Any]:
-    async with conn.transaction():
-        store = EnrollmentStore(conn)
-        found = await _own(store, institution_id, enrollment_id)
-        refusal = decide_withdrawal(found["status"])
-        if refusal:
-            raise refused(refusal)
-        await store.withdraw(enrollment_id, reason)
-        await store.audit(actor, "withdraw", str(enrollment_id), reason)
-        await emit(
-            conn,
-            [
-                EnrollmentWithdrawn.create(
-                    source=SOURCE,
-                    subject=found["trainee_id"],
-                    occurred_at=datetime.now(UTC),
-                    enrollment_id=enrollment_id,
-                    trainee_id=found["trainee_id"],
-                    institution_id=institution_id,
-                    tier=found["tier"],
-                    reason=reason,
-                )
-            ],
+    # a share lock: a suspension waits for this unit, so every completion carries the status it had
+    standing = await store.institution(institution_id, lock="share")
+    assert standing is not None, "the caller's key belongs to an institution"
+    wanted = [i.enrollment_id for i in items if isinstance(i, CompletionItem)]
+    found = await store.enrollments_by_id(wanted, institution_id, lock=True)
+    now, today = datetime.now(UTC), plan_today()
+    results: list[RowResult] = []
+    completions: list[Completion] = []
+    for number, item in enumerate(items, start=1):
+        if isinstance(item, RowError):
+            results.append(RowResult(item.row, False, error=item.refusal()))
+            continue
+        enrolment = found.get(item.enrollment_id)
+        refusal = (
+            enrollment_not_found(item.enrollment_id)
+            if enrolment is None
+            else decide_completion(enrolment.status, enrolment.starts_on, item.completed_on, policy, today)
         )
-        return {**found, "status": "withdrawn", "withdrawn_reason": reason}
+        if refusal is not None or enrolment is None:
+            results.append(RowResult(number, False, item.enrollment_id, error=refusal))
+            continue
+        # a second row for the same enrolment is refused
+        found[item.enrollment_id] = replace(enrolment, status=EnrollmentStatus.COMPLETED)
+        completions.append(Completion(item.enrollment_id, item.completed_on, item.passed, item.outcome))
+        store.publish(
+            TierCompleted.create(
+                source=SOURCE,
+                subject=enrolment.trainee_id,
+                occurred_at=now,
+                enrollment_id=item.enrollment_id,
+                trainee_id=enrolment.trainee_id,
+                institution_id=institution_id,
+                tier=enrolment.tier,
+                target_group=enrolment.target_group,
+                completed_on=item.completed_on,
+                passed=item.passed,
+                outcome=item.outcome,
+                institution_status=standing.status.value,
+                institution_status_seq=standing.status_seq,
+            )
+        )
+        results.append(RowResult(number, True, item.enrollment_id, enrolment.trainee_id))
+    await store.complete(completions)
+    return results
 
 
-async def _own(store: EnrollmentStore, institution_id: UUID, enrollment_id: UUID) -> dict[str, Any]:
+async def report_outcome(store: Store, institution_id: UUID, enrollment_id: UUID, outcome: Outcome) -> Enrollment:
+    found = await _own(store, institution_id, enrollment_id)
+    refusal = decide_outcome(found.status)
+    if refusal is not None:
+        raise refusal
+    await store.set_outcome(enrollment_id, outcome)
+    return replace(found, outcome=outcome)
+
+
+async def withdraw(store: Store, institution_id: UUID, enrollment_id: UUID, reason: str, actor: str) -> Enrollment:
+    found = await _own(store, institution_id, enrollment_id)
+    refusal = decide_withdrawal(found.status)
+    if refusal is not None:
+        raise refusal
+    await store.withdraw(enrollment_id, reason)
+    await store.audit(AuditNote(actor, "withdraw", str(enrollment_id), reason))
+    store.publish(
+        EnrollmentWithdrawn.create(
+            source=SOURCE,
+            subject=found.trainee_id,
+            occurred_at=datetime.now(UTC),
+            enrollment_id=enrollment_id,
+            trainee_id=found.trainee_id,
+            institution_id=institution_id,
+            tier=found.tier,
+            reason=reason,
+        )
+    )
+    return replace(found, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=reason)
+
+
+async def _own(store: Store, institution_id: UUID, enrollment_id: UUID) -> Enrollment:
     found = await store.enrollment(enrollment_id, institution_id, lock=True)
-    if found is None:  # another institution's enrolment is not found either: no leak
-        raise ApiError(
-            404, "enrollment_not_found", f"no enrolment {enrollment_id} at this institution", "enrollment_id"
-        )
+    if found is None:
+        raise enrollment_not_found(enrollment_id)
+    return found
+
+
+# --- reads of a person's record: each one audited -------------------------------------------
+
+
+async def enrollments_seen(
+    store: Store,
+    institution_id: UUID,
+    status: EnrollmentStatus | None,
+    tier: Tier | None,
+    limit: int,
+    offset: int,
+) -> list[Enrollment]:
+    """A page of the institution's own enrolments (and one more row, if there is one: the caller pages);
+    the read of each person shown is audited."""
+    found = await store.enrollments(institution_id, status, tier, limit + 1, offset)
+    await store.record_reads(f"institution:{institution_id}", "GET /enrollments", [e.trainee_id for e in found[:limit]])
+    return found
+
+
+async def enrollment_seen(store: Store, institution_id: UUID, enrollment_id: UUID) -> Enrollment:
+    found = await store.enrollment(enrollment_id, institution_id)
+    if found is None:
+        raise enrollment_not_found(enrollment_id)
+    await store.record_reads(f"institution:{institution_id}", "GET /enrollments/{enrollment_id}", [found.trainee_id])
+    return found
+
+
+async def legacy_identities_seen(store: Store, actor: str, limit: int, offset: int) -> list[LegacyIdentity]:
+    """A page of the identities to review (and one more row, if there is one); each read audited."""
+    found = await store.legacy_identities(limit + 1, offset)
+    await store.record_reads(actor, "GET /legacy-identities", [e.trainee_id for e in found[:limit]])
     return found
 
 
 # --- the Bureau's administration -------------------------------------------------------------
 
 
-async def issue_key(conn: Connection, institution_id: UUID, actor: str) -> str:
+async def accredit(store: Store, name: str, mode: InstitutionMode, actor: str) -> Institution:
+    """A new institution, active; `institution_exists` if the name is taken."""
+    created = await store.add_institution(uuid4(), name, mode)
+    await store.audit(AuditNote(actor, "accredit", str(created.id)))
+    return created
+
+
+async def issue_key(store: Store, institution_id: UUID, actor: str) -> str:
     """A new key for the institution, shown once: `inst_<key id>_<secret>`; only a hash is kept."""
-    async with conn.transaction():
-        store = EnrollmentStore(conn)
-        if await store.institution(institution_id) is None:
-            raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
-        key_id, secret = uuid4(), secrets.token_urlsafe(32)
-        await store.add_key(key_id, institution_id, hashlib.sha256(secret.encode()).hexdigest())
-        await store.audit(actor, "issue_key", f"{institution_id}/{key_id}")
-        return f"inst_{key_id.hex}_{secret}"
+    if await store.institution(institution_id) is None:
+        raise institution_not_found(institution_id)
+    key_id, secret = uuid4(), secrets.token_urlsafe(32)
+    await store.add_key(key_id, institution_id, hashlib.sha256(secret.encode()).hexdigest())
+    await store.audit(AuditNote(actor, "issue_key", f"{institution_id}/{key_id}"))
+    return f"inst_{key_id.hex}_{secret}"
 
 
-async def change_status(conn: Connection, institution_id: UUID, status: str, actor: str, reason: str) -> dict[str, Any]:
-    """Suspend or reinstate, announced on Kafka in the same transaction; asking for the current status is a no-op."""
-    async with conn.transaction():
-        store = EnrollmentStore(conn)
-        found = await store.institution(institution_id, lock="UPDATE")
-        if found is None:
-            raise ApiError(404, "institution_not_found", f"no institution {institution_id}", "institution_id")
-        if found["status"] == status:
-            return found
-        seq = await store.set_status(institution_id, status)
-        await store.audit(actor, status, str(institution_id), reason)
-        kind = InstitutionSuspended if status == "suspended" else InstitutionReinstated
-        await emit(
-            conn,
-            [
-                kind.create(
-                    source=SOURCE,
-                    subject=str(institution_id),
-                    occurred_at=datetime.now(UTC),
-                    institution_id=institution_id,
-                    status_seq=seq,
-                    reason=reason,
-                )
-            ],
+async def revoke_key(store: Store, institution_id: UUID, key_id: str, actor: str) -> None:
+    """The key stops working at once; `key_not_found` unless it is one of the institution's active keys."""
+    try:
+        key: UUID | None = UUID(hex=key_id)
+    except ValueError:  # not a key id at all
+        key = None
+    if key is None or not await store.revoke_key(institution_id, key):
+        raise NotFound("key_not_found", f"no active key {key_id} for this institution", "key_id")
+    await store.audit(AuditNote(actor, "revoke_key", f"{institution_id}/{key_id}"))
+
+
+async def change_status(
+    store: Store, institution_id: UUID, status: InstitutionStatus, actor: str, reason: str
+) -> Institution:
+    """Suspend or reinstate, announced in the same unit; asking for the current status is a no-op."""
+    found = await store.institution(institution_id, lock="update")
+    if found is None:
+        raise institution_not_found(institution_id)
+    if not decide_status_change(found.status, status):
+        return found
+    seq = await store.set_status(institution_id, status)
+    await store.audit(AuditNote(actor, status.value, str(institution_id), reason))
+    kind = InstitutionSuspended if status == InstitutionStatus.SUSPENDED else InstitutionReinstated
+    store.publish(
+        kind.create(
+            source=SOURCE,
+            subject=str(institution_id),
+            occurred_at=datetime.now(UTC),
+            institution_id=institution_id,
+            status_seq=seq,
+            reason=reason,
         )
-        return {**found, "status": status, "status_seq": seq}
+    )
+    return replace(found, status=status, status_seq=seq)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from enrollment.policy import Policy
+from enrollment.ports import ProgressRow
 from plan_events import Tier
 
 _COUNTS = ("enrolled", "open", "completed", "failed", "withdrawn", "employed", "own_business")
@@ -24,7 +25,7 @@ def _rates(counts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def shape(rows: list[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+def shape(rows: list[ProgressRow], policy: Policy) -> dict[str, Any]:
     report: dict[str, Any] = {"policy_version": policy.version, "tiers": {}, **{v: [] for v in _DIMENSIONS.values()}}
     for tier in Tier:
         empty = dict.fromkeys(_COUNTS, 0)
@@ -33,17 +34,18 @@ def shape(rows: list[dict[str, Any]], policy: Policy) -> dict[str, Any]:
             "targets": {k: v.get(tier, 0) for k, v in policy.targets.items()},
         }
     for row in rows:
-        counts = {k: row[k] for k in _COUNTS}
-        dimension = next((d for d in _DIMENSIONS if row[d] is not None), None)
+        counts = {k: getattr(row, k) for k in _COUNTS}
+        dimension = next((d for d in _DIMENSIONS if getattr(row, d) is not None), None)
         if dimension is None:
-            if row["grouping"] == 15:  # the (tier) grouping set alone
-                tier_view = report["tiers"][row["tier"]]
+            if row.grouping == 15:  # the (tier) grouping set alone
+                tier_view = report["tiers"][row.tier.value]
                 tier_view.update(_rates(counts))
                 target = tier_view["targets"].get("plan") or 0
                 tier_view["plan_progress"] = round(counts["completed"] / target, 4) if target else None
             continue
-        entry = {"tier": row["tier"], dimension: row[dimension], **_rates(counts)}
+        value = getattr(row, dimension)
+        entry = {"tier": row.tier.value, dimension: value, **_rates(counts)}
         if dimension in ("start_year", "completion_year"):
-            entry["target"] = policy.targets.get(str(row[dimension]), {}).get(Tier(row["tier"]))
+            entry["target"] = policy.targets.get(str(value), {}).get(row.tier)
         report[_DIMENSIONS[dimension]].append(entry)
     return report

@@ -1,46 +1,136 @@
-"""All SQL of the `enrollment` schema. Methods run on the caller's connection and transaction."""
+"""All SQL of the `enrollment` schema: the PostgreSQL `Store` (ports.py), on the unit of work's transaction.
 
-from collections.abc import Sequence
+Rows come back typed (domain.py, ports.py); driver errors are translated here into the domain's words.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import fields
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from enrollment.domain import History
-from plan_events import Tier
-from plan_runtime import Connection
+import asyncpg
+
+from enrollment.domain import (
+    Enrollment,
+    EnrollmentStatus,
+    History,
+    Institution,
+    InstitutionMode,
+    InstitutionStatus,
+    Raced,
+)
+from enrollment.ports import (
+    ApiKey,
+    AuditEntry,
+    AuditNote,
+    Completion,
+    FlaggedDay,
+    LegacyIdentity,
+    Lock,
+    NewEnrollment,
+    NewTrainee,
+    ProgressRow,
+    Store,
+    StoredAnswer,
+)
+from plan_events import Mode, Outcome, TargetGroup, Tier
+from plan_runtime.errors import Conflict
+from plan_runtime.read_audit import record_reads
+from plan_runtime.unit import Unit
+
+T = TypeVar("T")
+ENROLLMENT = "SELECT e.*, t.id_masked FROM enrollments e JOIN trainees t USING (trainee_id)"
 
 
-class EnrollmentStore:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+def _values(row: Any) -> tuple[Any, ...]:
+    """A dataclass's fields in order (no deep copy, unlike `astuple`: a cohort has thousands of rows)."""
+    return tuple(getattr(row, f.name) for f in fields(row))
+
+
+def _row(kind: type[T], row: asyncpg.Record) -> T:
+    """A dataclass from the record's columns of the same names (plain values: no vocabulary to type)."""
+    return kind(**{f.name: row[f.name] for f in fields(kind)})  # type: ignore[arg-type]
+
+
+def _institution(row: asyncpg.Record) -> Institution:
+    return Institution(
+        id=row["id"],
+        name=row["name"],
+        mode=InstitutionMode(row["mode"]),
+        status=InstitutionStatus(row["status"]),
+        created_at=row["created_at"],
+        status_seq=row["status_seq"],
+    )
+
+
+def _enrollment(row: asyncpg.Record) -> Enrollment:
+    outcome = row["outcome"]
+    return Enrollment(
+        id=row["id"],
+        trainee_id=row["trainee_id"],
+        id_masked=row["id_masked"],
+        institution_id=row["institution_id"],
+        tier=Tier(row["tier"]),
+        target_group=TargetGroup(row["target_group"]),
+        mode=Mode(row["mode"]),
+        starts_on=row["starts_on"],
+        niche=row["niche"],
+        status=EnrollmentStatus(row["status"]),
+        completed_on=row["completed_on"],
+        passed=row["passed"],
+        outcome=None if outcome is None else Outcome(outcome),
+        withdrawn_reason=row["withdrawn_reason"],
+        policy_version=row["policy_version"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresStore(Unit):
+    """Methods run on the unit's connection, inside its transaction."""
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        before = len(self.published)
+        try:
+            async with self.conn.transaction():
+                yield
+        except BaseException:
+            del self.published[before:]  # what was published inside goes with what was written
+            raise
 
     # --- institutions and keys -----------------------------------------------------------------
 
-    async def add_institution(self, institution_id: UUID, name: str, mode: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO institutions (id, name, mode, status) VALUES ($1, $2, $3, 'active')",
-            institution_id,
-            name,
-            mode,
-        )
+    async def add_institution(self, institution_id: UUID, name: str, mode: InstitutionMode) -> Institution:
+        try:
+            row = await self.conn.fetchrow(
+                "INSERT INTO institutions (id, name, mode, status) VALUES ($1, $2, $3, $4) RETURNING *",
+                institution_id,
+                name,
+                mode.value,
+                InstitutionStatus.ACTIVE.value,
+            )
+        except asyncpg.UniqueViolationError as error:
+            raise Conflict("institution_exists", f"an institution named {name!r} exists", "name") from error
+        assert row is not None
+        return _institution(row)
 
-    async def institution(self, institution_id: UUID, lock: str = "") -> dict[str, Any] | None:
-        """`lock`: "" (none), "SHARE" (a completion: a status change waits for it) or "UPDATE"."""
-        assert lock in ("", "SHARE", "UPDATE")
+    async def institution(self, institution_id: UUID, lock: Lock = None) -> Institution | None:
+        assert lock in (None, "share", "update")
         row = await self.conn.fetchrow(
-            "SELECT * FROM institutions WHERE id = $1" + (f" FOR {lock}" if lock else ""), institution_id
+            "SELECT * FROM institutions WHERE id = $1" + (f" FOR {lock.upper()}" if lock else ""), institution_id
         )
-        return dict(row) if row else None
+        return _institution(row) if row else None
 
-    async def institutions(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self.conn.fetch("SELECT * FROM institutions ORDER BY name")]
+    async def institutions(self) -> list[Institution]:
+        return [_institution(r) for r in await self.conn.fetch("SELECT * FROM institutions ORDER BY name")]
 
-    async def set_status(self, institution_id: UUID, status: str) -> int:
-        """The institution's new status; returns its sequence number (one more than the last change's)."""
+    async def set_status(self, institution_id: UUID, status: InstitutionStatus) -> int:
         seq: int = await self.conn.fetchval(
             "UPDATE institutions SET status = $2, status_seq = status_seq + 1 WHERE id = $1 RETURNING status_seq",
             institution_id,
-            status,
+            status.value,
         )
         return seq
 
@@ -52,13 +142,15 @@ class EnrollmentStore:
             secret_sha256,
         )
 
-    async def key(self, key_id: UUID) -> dict[str, Any] | None:
+    async def key(self, key_id: UUID) -> ApiKey | None:
         row = await self.conn.fetchrow(
             "SELECT k.institution_id, k.secret_sha256, i.status FROM api_keys k"
             " JOIN institutions i ON i.id = k.institution_id WHERE k.id = $1 AND k.revoked_at IS NULL",
             key_id,
         )
-        return dict(row) if row else None
+        if row is None:
+            return None
+        return ApiKey(row["institution_id"], row["secret_sha256"], InstitutionStatus(row["status"]))
 
     async def revoke_key(self, institution_id: UUID, key_id: UUID) -> bool:
         done = await self.conn.execute(
@@ -68,27 +160,27 @@ class EnrollmentStore:
         )
         return bool(done.endswith(" 1"))
 
-    async def audit(self, actor: str, action: str, subject: str, reason: str | None = None) -> None:
-        await self.conn.execute(
-            "INSERT INTO audit_log (actor, action, subject, reason) VALUES ($1, $2, $3, $4)",
-            actor,
-            action,
-            subject,
-            reason,
-        )
+    # --- audit ---------------------------------------------------------------------------------
 
-    async def audit_many(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
-        """(actor, action, subject, reason) for each entry, in one round trip."""
-        if rows:
+    async def audit(self, *notes: AuditNote) -> None:
+        """One statement for one note; a cohort's many in one round trip (COPY)."""
+        if len(notes) == 1:
+            await self.conn.execute(
+                "INSERT INTO audit_log (actor, action, subject, reason) VALUES ($1, $2, $3, $4)", *_values(notes[0])
+            )
+        elif notes:
             await self.conn.copy_records_to_table(
-                "audit_log", records=rows, columns=["actor", "action", "subject", "reason"]
+                "audit_log", records=[_values(n) for n in notes], columns=[f.name for f in fields(AuditNote)]
             )
 
-    async def audit_entries(self, action: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def audit_entries(self, action: str, limit: int, offset: int) -> list[AuditEntry]:
         rows = await self.conn.fetch(
             "SELECT * FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT $2 OFFSET $3", action, limit, offset
         )
-        return [dict(r) for r in rows]
+        return [_row(AuditEntry, r) for r in rows]
+
+    async def record_reads(self, actor: str, route: str, people: Sequence[str]) -> None:
+        await record_reads(self.conn, actor, route, people)
 
     async def count_intake(self, institution_id: UUID, day: date, rows: int, refused: int) -> None:
         await self.conn.execute(
@@ -101,8 +193,7 @@ class EnrollmentStore:
             refused,
         )
 
-    async def flagged(self, share: float, min_rows: int, since: date) -> list[dict[str, Any]]:
-        """Institution-days whose refused share of rows is over `share`, out of at least `min_rows` rows."""
+    async def flagged(self, share: float, min_rows: int, since: date) -> list[FlaggedDay]:
         rows = await self.conn.fetch(
             """SELECT d.institution_id, i.name, i.status, d.day, d.rows, d.refused,
                       round(d.refused::numeric / d.rows, 4)::float8 AS refused_share
@@ -113,13 +204,13 @@ class EnrollmentStore:
             min_rows,
             since,
         )
-        return [dict(r) for r in rows]
+        return [FlaggedDay(**{**dict(r), "status": InstitutionStatus(r["status"])}) for r in rows]
 
-    async def legacy_identities(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    async def legacy_identities(self, limit: int, offset: int = 0) -> list[LegacyIdentity]:
         rows = await self.conn.fetch(
             "SELECT * FROM legacy_identities ORDER BY created_at, trainee_id LIMIT $1 OFFSET $2", limit, offset
         )
-        return [dict(r) for r in rows]
+        return [_row(LegacyIdentity, r) for r in rows]
 
     # --- trainees and enrolments ---------------------------------------------------------------
 
@@ -128,91 +219,79 @@ class EnrollmentStore:
             # a join on unnest, not `= ANY($1)`: its plan stays an index lookup per person at any cohort size
             "SELECT e.trainee_id, e.tier, e.institution_id, e.status, e.passed"
             " FROM unnest($1::text[]) AS p(trainee_id) JOIN enrollments e USING (trainee_id)"
-            " WHERE e.status = 'open' OR (e.status = 'completed' AND e.passed)",
+            " WHERE e.status = $2 OR (e.status = $3 AND e.passed)",
             list(set(trainee_ids)),
+            EnrollmentStatus.OPEN.value,
+            EnrollmentStatus.COMPLETED.value,
         )
         found: dict[str, History] = {t: History() for t in trainee_ids}
         for row in rows:
             history = found[row["trainee_id"]]
-            if row["status"] == "open":
+            if row["status"] == EnrollmentStatus.OPEN:
                 history.open[Tier(row["tier"])] = row["institution_id"]
             else:
                 history.passed.add(Tier(row["tier"]))
         return found
 
-    async def add_trainees(self, rows: Sequence[tuple[str, str, str, str, str, date]]) -> None:
-        """(trainee_id, id_hash, id_masked, name, phone, birth_date); a known person keeps their first record."""
-        if rows:
-            columns = list(zip(*rows, strict=True))
+    async def add_trainees(self, trainees: Sequence[NewTrainee]) -> None:
+        if trainees:
+            columns = [f.name for f in fields(NewTrainee)]
             await self.conn.execute(
-                """INSERT INTO trainees (trainee_id, id_hash, id_masked, name, phone, birth_date)
+                f"""INSERT INTO trainees ({", ".join(columns)})
                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])
                    ON CONFLICT DO NOTHING""",
-                *map(list, columns),
+                *map(list, zip(*map(_values, trainees), strict=True)),
             )
 
-    async def add_enrollments(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """(id, trainee_id, institution_id, tier, target_group, mode, starts_on, niche, policy_version)"""
-        if rows:
-            await self.conn.copy_records_to_table(
-                "enrollments",
-                records=[(*r[:8], "open", r[8]) for r in rows],
-                columns=[
-                    "id",
-                    "trainee_id",
-                    "institution_id",
-                    "tier",
-                    "target_group",
-                    "mode",
-                    "starts_on",
-                    "niche",
-                    "status",
-                    "policy_version",
-                ],
-            )
+    async def add_enrollments(self, enrollments: Sequence[NewEnrollment]) -> None:
+        if enrollments:
+            try:
+                await self.conn.copy_records_to_table(
+                    "enrollments",
+                    records=[(*_values(e), EnrollmentStatus.OPEN.value) for e in enrollments],
+                    columns=[*(f.name for f in fields(NewEnrollment)), "status"],
+                )
+            except asyncpg.UniqueViolationError as error:  # another upload took the same person first
+                raise Raced() from error
 
-    async def enrollment(self, enrollment_id: UUID, institution_id: UUID, lock: bool = False) -> dict[str, Any] | None:
-        """Only the institution's own enrolments: another's is simply not found."""
+    async def enrollment(self, enrollment_id: UUID, institution_id: UUID, lock: bool = False) -> Enrollment | None:
         row = await self.conn.fetchrow(
-            "SELECT e.*, t.id_masked FROM enrollments e JOIN trainees t USING (trainee_id)"
-            " WHERE e.id = $1 AND e.institution_id = $2" + (" FOR UPDATE OF e" if lock else ""),
+            f"{ENROLLMENT} WHERE e.id = $1 AND e.institution_id = $2" + (" FOR UPDATE OF e" if lock else ""),
             enrollment_id,
             institution_id,
         )
-        return dict(row) if row else None
+        return _enrollment(row) if row else None
 
     async def enrollments(
-        self, institution_id: UUID, status: str | None, tier: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
+        self, institution_id: UUID, status: EnrollmentStatus | None, tier: Tier | None, limit: int, offset: int
+    ) -> list[Enrollment]:
         rows = await self.conn.fetch(
-            "SELECT e.*, t.id_masked FROM enrollments e JOIN trainees t USING (trainee_id)"
-            " WHERE e.institution_id = $1 AND ($2::text IS NULL OR e.status = $2)"
+            f"{ENROLLMENT} WHERE e.institution_id = $1 AND ($2::text IS NULL OR e.status = $2)"
             " AND ($3::text IS NULL OR e.tier = $3) ORDER BY e.created_at, e.id LIMIT $4 OFFSET $5",
             institution_id,
-            status,
-            tier,
+            None if status is None else status.value,
+            None if tier is None else tier.value,
             limit,
             offset,
         )
-        return [dict(r) for r in rows]
+        return [_enrollment(r) for r in rows]
 
     async def enrollments_by_id(
         self, ids: Sequence[UUID], institution_id: UUID, lock: bool = False
-    ) -> dict[UUID, dict[str, Any]]:
+    ) -> dict[UUID, Enrollment]:
         rows = await self.conn.fetch(
-            "SELECT e.* FROM unnest($1::uuid[]) AS p(id) JOIN enrollments e USING (id) WHERE e.institution_id = $2"
-            + (" FOR UPDATE OF e" if lock else ""),
+            "SELECT e.*, t.id_masked FROM unnest($1::uuid[]) AS p(id) JOIN enrollments e USING (id)"
+            " JOIN trainees t USING (trainee_id) WHERE e.institution_id = $2" + (" FOR UPDATE OF e" if lock else ""),
             list(ids),
             institution_id,
         )
-        return {r["id"]: dict(r) for r in rows}
+        return {r["id"]: _enrollment(r) for r in rows}
 
-    async def complete(self, rows: Sequence[tuple[UUID, date, bool, str | None]]) -> None:
-        """(enrollment_id, completed_on, passed, outcome) for each finished course."""
-        if rows:
-            ids, days, passed, outcomes = (list(c) for c in zip(*rows, strict=True))
+    async def complete(self, completions: Sequence[Completion]) -> None:
+        if completions:
+            ids, days, passed, outcomes = (list(c) for c in zip(*map(_values, completions), strict=True))
             await self.conn.execute(
-                """UPDATE enrollments e SET status = 'completed', completed_on = r.day, passed = r.passed,
+                """UPDATE enrollments e SET status = $5, completed_on = r.day, passed = r.passed,
                           outcome = r.outcome
                    FROM unnest($1::uuid[], $2::date[], $3::bool[], $4::text[]) AS r(id, day, passed, outcome)
                    WHERE e.id = r.id""",
@@ -220,20 +299,23 @@ class EnrollmentStore:
                 days,
                 passed,
                 outcomes,
+                EnrollmentStatus.COMPLETED.value,
             )
 
-    async def set_outcome(self, enrollment_id: UUID, outcome: str) -> None:
-        await self.conn.execute("UPDATE enrollments SET outcome = $2 WHERE id = $1", enrollment_id, outcome)
+    async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None:
+        await self.conn.execute("UPDATE enrollments SET outcome = $2 WHERE id = $1", enrollment_id, outcome.value)
 
     async def withdraw(self, enrollment_id: UUID, reason: str) -> None:
         await self.conn.execute(
-            "UPDATE enrollments SET status = 'withdrawn', withdrawn_reason = $2 WHERE id = $1", enrollment_id, reason
+            "UPDATE enrollments SET status = $3, withdrawn_reason = $2 WHERE id = $1",
+            enrollment_id,
+            reason,
+            EnrollmentStatus.WITHDRAWN.value,
         )
 
     # --- idempotency ---------------------------------------------------------------------------
 
-    async def claim_idempotency_key(self, principal: str, key: str, request_hash: str) -> dict[str, Any] | None:
-        """None if the key is new (and now held by this transaction); else the first request's record."""
+    async def claim_idempotency_key(self, principal: str, key: str, request_hash: str) -> StoredAnswer | None:
         inserted = await self.conn.fetchval(
             "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body)"
             " VALUES ($1, $2, $3, 0, 'null') ON CONFLICT DO NOTHING RETURNING true",
@@ -249,7 +331,7 @@ class EnrollmentStore:
             key,
         )
         assert row is not None
-        return dict(row)
+        return _row(StoredAnswer, row)
 
     async def remember_response(self, principal: str, key: str, status: int, body: Any) -> None:
         await self.conn.execute(
@@ -262,7 +344,7 @@ class EnrollmentStore:
 
     # --- progress ------------------------------------------------------------------------------
 
-    async def progress(self) -> list[dict[str, Any]]:
+    async def progress(self) -> list[ProgressRow]:
         """Counts by tier, alone and crossed with start year, completion year, target group, institution."""
         rows = await self.conn.fetch(
             """SELECT tier, target_group, institution_id,
@@ -283,4 +365,8 @@ class EnrollmentStore:
                                        (tier, target_group), (tier, institution_id))
                ORDER BY tier"""
         )
-        return [dict(r) for r in rows]
+        return [ProgressRow(**{**dict(r), "tier": Tier(r["tier"])}) for r in rows]
+
+
+def _conforms(store: PostgresStore) -> Store:
+    return store  # mypy checks here that the PostgreSQL store is a `Store`

@@ -4,14 +4,22 @@ The models describe the JSON the routes have always sent; a route that builds it
 (the retry-safe writes) is documented by them, and a route that returns data is filtered through them.
 """
 
+import json
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import Field
 
+from enrollment.domain import Enrollment, Institution
 from plan_events import Tier
-from plan_runtime.http import View
+from plan_runtime.errors import DomainError
+from plan_runtime.http import View, status_of
+
+if TYPE_CHECKING:
+    from enrollment.handlers import RowResult as Verdict
 
 
 class EnrollmentView(View):
@@ -146,3 +154,46 @@ class ProgressReport(View):
     by_completion_year: list[ByCompletionYear]
     by_target_group: list[ByTargetGroup]
     by_institution: list[ByInstitution]
+
+
+# --- the JSON of the retry-safe writes, remembered under their Idempotency-Key ----------------------------
+
+
+def json_ready(value: Any) -> Any:
+    """Plain JSON types (UUIDs, dates as strings), fast even for a 10,000-row cohort answer."""
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+
+
+def enrollment_body(enrolment: Enrollment) -> dict[str, Any]:
+    """What an institution sees of its own enrolment (EnrollmentView's fields): the masked ID, never the hash."""
+    return json_ready({name: getattr(enrolment, name) for name in EnrollmentView.model_fields})  # type: ignore[no-any-return]
+
+
+def institution_body(institution: Institution) -> dict[str, Any]:
+    return json_ready({f.name: getattr(institution, f.name) for f in fields(institution)})  # type: ignore[no-any-return]
+
+
+def _row_error(error: DomainError) -> dict[str, Any]:
+    return {"code": error.code, "field": error.field, "message": error.message, "status": status_of(error)}
+
+
+def upload_summary(results: Sequence["Verdict"]) -> dict[str, Any]:
+    """An UploadSummary as JSON: every row, accepted or refused with the status it would have had alone."""
+    accepted = sum(r.accepted for r in results)
+    return json_ready(  # type: ignore[no-any-return]
+        {
+            "rows": len(results),
+            "accepted": accepted,
+            "rejected": len(results) - accepted,
+            "results": [
+                {
+                    "row": r.row,
+                    "accepted": r.accepted,
+                    "enrollment_id": r.enrollment_id,
+                    "trainee_id": r.trainee_id,
+                    "error": None if r.error is None else _row_error(r.error),
+                }
+                for r in results
+            ],
+        }
+    )

@@ -1,11 +1,43 @@
-"""Use cases: one short script per incoming event or finance command."""
+"""Use cases: one short script per incoming event or finance command, on the unit of work they are given.
 
+Each gets a `FundingUnit` (funding.ports: the PostgreSQL store in the service, the in-memory fake in the unit
+tests), applies the rules of funding.domain and `publish`es the events to announce. None builds its store,
+opens a transaction or knows HTTP: refusals are domain errors.
+"""
+
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import partial
+from typing import TypedDict
 from uuid import UUID, uuid4
 
-from funding.domain import Approved, Claim, Held, Rejected, decide_reservation, decide_subsidy, release
+from funding.domain import (
+    ApprovalSpan,
+    Approved,
+    BatchStatus,
+    Claim,
+    FundPosition,
+    Held,
+    InstitutionStatus,
+    NewBatch,
+    PaymentBatch,
+    Rejected,
+    Subsidy,
+    SubsidyStatus,
+    Total,
+    batch_not_found,
+    burn_rate,
+    decide_payment,
+    decide_payment_batch,
+    decide_release,
+    decide_reservation,
+    decide_reversal,
+    decide_subsidy,
+    decide_withdrawal,
+    exhaustion,
+)
 from funding.policy import Policy
-from funding.store import DECIDED, SETTLED, FundingStore
+from funding.ports import FundingUnit
 from plan_events import (
     EnrollmentWithdrawn,
     Event,
@@ -14,12 +46,12 @@ from plan_events import (
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,
+    Tier,
     TierCompleted,
     TraineeEnrolled,
 )
 from plan_events.calendar import plan_today
-from plan_runtime import Connection, emit
-from plan_runtime.errors import ApiError
+from plan_runtime.consumer import Handler
 
 SOURCE = "funding"
 
@@ -28,227 +60,246 @@ def claim_of(event: TraineeEnrolled | TierCompleted | EnrollmentWithdrawn) -> Cl
     return Claim(event.enrollment_id, event.trainee_id, event.institution_id, event.tier)
 
 
-async def on_trainee_enrolled(conn: Connection, event: TraineeEnrolled, policy: Policy) -> list[Event]:
+# --- events -------------------------------------------------------------------------------------
+
+
+async def on_trainee_enrolled(unit: FundingUnit, event: TraineeEnrolled, policy: Policy) -> None:
     """Reserve the rate for an enrolment in a subsidised tier (if nothing was decided for it yet)."""
     if policy.rate(event.tier) is None:
-        return []  # basic: no query at all, it is most of the traffic
-    store, claim = FundingStore(conn), claim_of(event)
-    standing = await store.standing(claim, capped=policy.capped)
-    if standing.status is not None:
-        return []  # already reserved, or the completion or withdrawal came first
-    reservation = decide_reservation(claim, standing, policy)
+        return  # basic: no query at all, it is most of the traffic
+    claim = claim_of(event)
+    reservation = decide_reservation(claim, await unit.standing(claim, capped=policy.capped), policy)
     if reservation:
-        await store.reserve(reservation, caused_by=event.event_id)
-    return []
+        await unit.reserve(reservation, caused_by=event.event_id)
 
 
-async def on_tier_completed(
-    conn: Connection, event: TierCompleted, policy: Policy, today: date | None = None
-) -> list[Event]:
-    """Decide the subsidy for a completion; returns the decision's event for the outbox."""
+async def on_tier_completed(unit: FundingUnit, event: TierCompleted, policy: Policy, today: date | None = None) -> None:
+    """Decide the subsidy for a completion and announce the decision."""
     if policy.rate(event.tier) is None:
-        return []  # a basic completion: not paid from this fund, nothing to decide or announce
-    store, claim = FundingStore(conn), claim_of(event)
+        return  # a basic completion: not paid from this fund, nothing to decide or announce
     if event.institution_status is not None and event.institution_status_seq is not None:
-        await store.note_institution(event.institution_id, event.institution_status, event.institution_status_seq, None)
-    return await _decide(store, claim, event.passed, event.completed_on, policy, today or plan_today(), event)
+        status = InstitutionStatus(event.institution_status)
+        await unit.note_institution(event.institution_id, status, event.institution_status_seq, None)
+    await _decide(unit, claim_of(event), event.passed, event.completed_on, policy, today or plan_today(), event)
 
 
 async def _decide(
-    store: FundingStore, claim: Claim, passed: bool, completed_on: date, policy: Policy, today: date, cause: Event
-) -> list[Event]:
-    standing = await store.standing(claim, capped=policy.capped, year=policy.envelope_year(completed_on))
-    if standing.status in DECIDED or (standing.status == "held" and standing.suspension):
-        return []  # the same completion again under a new event id: decided once; held while suspended
+    unit: FundingUnit, claim: Claim, passed: bool, completed_on: date, policy: Policy, today: date, cause: Event
+) -> None:
+    standing = await unit.standing(claim, capped=policy.capped, year=policy.envelope_year(completed_on))
     decision = decide_subsidy(claim, passed, completed_on, standing, policy, today)
-    if decision is None:
-        return []
     if isinstance(decision, Held):
-        await store.hold(decision, completed_on, passed, caused_by=cause.event_id)
-        return []
-    if isinstance(decision, Approved):
-        subsidy_id = await store.approve(decision, completed_on, caused_by=cause.event_id)
-        return [approved_event(decision, subsidy_id, cause)]
-    await store.reject(decision, completed_on, caused_by=cause.event_id)
-    return [rejected_event(decision, cause)]
+        await unit.hold(decision, completed_on, passed, caused_by=cause.event_id)
+    elif isinstance(decision, Approved):
+        subsidy_id = await unit.approve(decision, completed_on, caused_by=cause.event_id)
+        unit.publish(approved_event(decision, subsidy_id, cause))
+    elif isinstance(decision, Rejected):
+        await unit.reject(decision, completed_on, caused_by=cause.event_id)
+        unit.publish(rejected_event(decision, cause))
 
 
-async def on_institution_suspended(conn: Connection, event: InstitutionSuspended, policy: Policy) -> list[Event]:
+async def on_institution_suspended(unit: FundingUnit, event: InstitutionSuspended, policy: Policy) -> None:
     """From now on the institution's completions are held; its reservations stay until finance releases them."""
-    await FundingStore(conn).note_institution(event.institution_id, "suspended", event.status_seq, event.reason)
-    return []
+    await unit.note_institution(event.institution_id, InstitutionStatus.SUSPENDED, event.status_seq, event.reason)
 
 
 async def on_institution_reinstated(
-    conn: Connection, event: InstitutionReinstated, policy: Policy, today: date | None = None
-) -> list[Event]:
+    unit: FundingUnit, event: InstitutionReinstated, policy: Policy, today: date | None = None
+) -> None:
     """Decide every completion held during the suspension, each as it would have been decided then."""
-    store = FundingStore(conn)
-    if await store.note_institution(event.institution_id, "active", event.status_seq, event.reason) != "active":
-        return []  # a newer suspension is already known: stay held
-    await store.lock_fund()  # locks in one order everywhere: institution, fund, subsidies
-    produced: list[Event] = []
-    for claim, passed, completed_on in await store.held_claims(event.institution_id):
+    now = await unit.note_institution(event.institution_id, InstitutionStatus.ACTIVE, event.status_seq, event.reason)
+    if now != InstitutionStatus.ACTIVE:
+        return  # a newer suspension is already known: stay held
+    await unit.lock_fund()  # locks in one order everywhere: institution, fund, subsidies
+    for held in await unit.held_claims(event.institution_id):
         # the decision's cause is the reinstatement that released it
-        produced += await _decide(store, claim, passed, completed_on, policy, today or plan_today(), event)
-    return produced
+        await _decide(unit, held.claim, held.passed, held.completed_on, policy, today or plan_today(), event)
 
 
-async def on_enrollment_withdrawn(conn: Connection, event: EnrollmentWithdrawn, policy: Policy) -> list[Event]:
+async def on_enrollment_withdrawn(unit: FundingUnit, event: EnrollmentWithdrawn, policy: Policy) -> None:
     """Give a withdrawn enrolment's reservation back; remember the withdrawal if it came first."""
     if policy.rate(event.tier) is None:
-        return []
-    store, claim = FundingStore(conn), claim_of(event)
-    standing = await store.standing(claim, capped=policy.capped)
-    if standing.status in SETTLED:
-        return []
-    await store.withdraw(claim, release(claim, standing), caused_by=event.event_id)
-    return []
+        return
+    claim = claim_of(event)
+    withdrawal = decide_withdrawal(claim, await unit.standing(claim, capped=policy.capped))
+    if withdrawal:
+        await unit.withdraw(withdrawal, caused_by=event.event_id)
 
 
-def approved_event(decision: Approved, subsidy_id: UUID, cause: Event) -> SubsidyApproved:
-    claim = decision.claim
-    return SubsidyApproved.create(
-        source=SOURCE,
-        subject=claim.trainee_id,
-        occurred_at=datetime.now(UTC),
-        caused_by=cause,
-        subsidy_id=subsidy_id,
+def consumes(policy: Policy) -> dict[type[Event], Handler]:
+    """What funding reads, and the use case each event goes to (registered once, in funding.main)."""
+    return {
+        TraineeEnrolled: partial(on_trainee_enrolled, policy=policy),
+        TierCompleted: partial(on_tier_completed, policy=policy),
+        EnrollmentWithdrawn: partial(on_enrollment_withdrawn, policy=policy),
+        InstitutionSuspended: partial(on_institution_suspended, policy=policy),
+        InstitutionReinstated: partial(on_institution_reinstated, policy=policy),
+    }
+
+
+class _Claimed(TypedDict):
+    enrollment_id: UUID
+    trainee_id: str
+    institution_id: UUID
+    tier: Tier
+
+
+def _claimed(claim: Claim) -> _Claimed:
+    """What every decision's event says of its claim."""
+    return _Claimed(
         enrollment_id=claim.enrollment_id,
         trainee_id=claim.trainee_id,
         institution_id=claim.institution_id,
         tier=claim.tier,
+    )
+
+
+def approved_event(decision: Approved, subsidy_id: UUID, cause: Event) -> SubsidyApproved:
+    return SubsidyApproved.create(
+        source=SOURCE,
+        subject=decision.claim.trainee_id,
+        occurred_at=datetime.now(UTC),
+        caused_by=cause,
+        subsidy_id=subsidy_id,
         amount_yuan=decision.amount,
         policy_version=decision.policy_version,
+        **_claimed(decision.claim),
     )
 
 
 def rejected_event(decision: Rejected, cause: Event) -> SubsidyRejected:
-    claim = decision.claim
     return SubsidyRejected.create(
         source=SOURCE,
-        subject=claim.trainee_id,
+        subject=decision.claim.trainee_id,
         occurred_at=datetime.now(UTC),
         caused_by=cause,
-        enrollment_id=claim.enrollment_id,
-        trainee_id=claim.trainee_id,
-        institution_id=claim.institution_id,
-        tier=claim.tier,
         reason=decision.reason,
         policy_version=decision.policy_version,
+        **_claimed(decision.claim),
     )
 
 
-async def release_reservations(conn: Connection, institution_id: UUID, actor: str, reason: str) -> dict[str, object]:
+# --- finance's commands -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Released:
+    institution_id: UUID
+    released_count: int
+    released_yuan: int
+
+
+async def release_reservations(unit: FundingUnit, institution_id: UUID, actor: str, reason: str) -> Released:
     """Finance gives a suspended institution's reservations back to the fund (its held completions stay held)."""
-    async with conn.transaction():
-        store = FundingStore(conn)
-        known = await store.institution(institution_id, lock=True)  # a reinstatement waits for this release
-        if known is None or known["status"] != "suspended":
-            raise ApiError(
-                409,
-                "institution_not_suspended",
-                "only a suspended institution's reservations can be released",
-                "institution_id",
-            )
-        count, yuan = await store.release_reservations(institution_id, actor, reason)
-        return {"institution_id": institution_id, "released_count": count, "released_yuan": yuan}
+    decide_release(await unit.institution(institution_id, lock=True))  # a reinstatement waits for this release
+    count, yuan = await unit.release_reservations(institution_id, actor, reason)
+    return Released(institution_id, count, yuan)
 
 
-async def _not_suspended(store: FundingStore, institution_id: UUID) -> None:
-    """A suspended institution is paid nothing while suspended (domain.md): no batch, no payment."""
-    known = await store.institution(institution_id, lock=True)
-    if known is not None and known["status"] == "suspended":
-        raise ApiError(
-            409,
-            "institution_suspended",
-            "the institution is suspended: nothing is paid until it is reinstated",
-            "institution_id",
-        )
+@dataclass(frozen=True)
+class BatchCreated:
+    batch_id: UUID
+    batch: NewBatch
+    status: BatchStatus = BatchStatus.OPEN
 
 
 async def create_payment_batch(
-    conn: Connection, institution_id: UUID, declared_count: int, declared_total: int, actor: str
-) -> dict[str, object]:
+    unit: FundingUnit, institution_id: UUID, declared_count: int, declared_total: int, actor: str
+) -> BatchCreated:
     """Group the institution's approved, unbatched subsidies; the declared figures must match."""
-    async with conn.transaction():
-        store = FundingStore(conn)
-        await _not_suspended(store, institution_id)
-        subsidies = await store.unbatched_approved(institution_id)
-        if not subsidies:
-            raise ApiError(
-                409, "nothing_to_pay", "the institution has no approved, unbatched subsidy", "institution_id"
-            )
-        count, total = len(subsidies), sum(amount for _, amount in subsidies)
-        if (count, total) != (declared_count, declared_total):
-            raise ApiError(
-                409,
-                "totals_mismatch",
-                f"declared {declared_count} subsidies / {declared_total} yuan, the ledger has {count} / {total}",
-                "declared_total_yuan" if count == declared_count else "declared_count",
-            )
-        batch_id = uuid4()
-        await store.create_batch(batch_id, institution_id, [s for s, _ in subsidies], total, actor)
-        return {
-            "batch_id": batch_id,
-            "institution_id": institution_id,
-            "subsidy_count": count,
-            "total_yuan": total,
-            "status": "open",
-        }
+    institution = await unit.institution(institution_id, lock=True)  # locks: institution, then subsidies
+    batch = decide_payment_batch(
+        institution_id, institution, await unit.payable(institution_id), declared_count, declared_total
+    )
+    created = BatchCreated(uuid4(), batch)
+    await unit.create_batch(created.batch_id, batch, actor)
+    return created
 
 
-async def pay_batch(conn: Connection, batch_id: UUID, declared_total: int, actor: str) -> dict[str, object]:
-    async with conn.transaction():
-        store = FundingStore(conn)
-        batch = await store.batch(batch_id, lock=True)
-        if batch is None:
-            raise ApiError(404, "batch_not_found", f"no payment batch {batch_id}", "batch_id")
-        if batch["status"] == "paid":
-            raise ApiError(409, "batch_already_paid", "the batch is already paid", "batch_id")
-        await _not_suspended(store, batch["institution_id"])
-        if batch["total_yuan"] != declared_total:
-            raise ApiError(
-                409,
-                "totals_mismatch",
-                f"the batch totals {batch['total_yuan']} yuan, not {declared_total}",
-                "declared_total_yuan",
-            )
-        await store.pay_batch(batch_id, actor)
-        return {**batch, "status": "paid"}
+async def pay_batch(unit: FundingUnit, batch_id: UUID, declared_total: int, actor: str) -> PaymentBatch:
+    """Mark a batch paid; answers the batch as it was read, now paid."""
+    batch = await unit.batch(batch_id, lock=True)
+    if batch is None:
+        raise batch_not_found(batch_id)
+    institution = await unit.institution(batch.institution_id, lock=True)
+    decide_payment(batch, institution, declared_total)
+    await unit.pay_batch(batch_id, actor)
+    return replace(batch, status=BatchStatus.PAID)
 
 
-async def reverse_subsidy(conn: Connection, subsidy_id: UUID, actor: str, reason: str) -> dict[str, object]:
+async def reverse_subsidy(unit: FundingUnit, subsidy_id: UUID, actor: str, reason: str) -> Subsidy:
     """Undo an approved (unpaid, unbatched) subsidy: the money returns to the fund, an event says so."""
-    async with conn.transaction():
-        store = FundingStore(conn)
-        subsidy = await store.subsidy(subsidy_id)
-        if subsidy is None:
-            raise ApiError(404, "subsidy_not_found", f"no subsidy {subsidy_id}", "subsidy_id")
-        if subsidy["status"] != "approved":
-            raise ApiError(
-                409,
-                "not_reversible",
-                f"only an approved subsidy can be reversed; this one is {subsidy['status']}",
-                "subsidy_id",
-            )
-        if subsidy["batch_id"] is not None:
-            raise ApiError(409, "in_payment_batch", "the subsidy is in a payment batch", "subsidy_id")
-        await store.reverse(subsidy_id, subsidy["amount_yuan"], actor, reason)
-        await emit(
-            conn,
-            [
-                SubsidyReversed.create(
-                    source=SOURCE,
-                    subject=subsidy["trainee_id"],
-                    occurred_at=datetime.now(UTC),
-                    subsidy_id=subsidy_id,
-                    trainee_id=subsidy["trainee_id"],
-                    institution_id=subsidy["institution_id"],
-                    tier=subsidy["tier"],
-                    amount_yuan=subsidy["amount_yuan"],
-                    reason=reason,
-                )
-            ],
+    subsidy = decide_reversal(subsidy_id, await unit.subsidy(subsidy_id))
+    await unit.reverse(subsidy_id, subsidy.amount_yuan, actor, reason)
+    unit.publish(
+        SubsidyReversed.create(
+            source=SOURCE,
+            subject=subsidy.trainee_id,
+            occurred_at=datetime.now(UTC),
+            subsidy_id=subsidy_id,
+            trainee_id=subsidy.trainee_id,
+            institution_id=subsidy.institution_id,
+            tier=subsidy.tier,
+            amount_yuan=subsidy.amount_yuan,
+            reason=reason,
         )
-        return {**subsidy, "status": "reversed", "reason": reason}
+    )
+    return replace(subsidy, status=SubsidyStatus.REVERSED, reason=reason)
+
+
+# --- finance's reads that compute ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundOutlook:
+    position: FundPosition
+    burn_rate: float | None  # approved yuan per day of completions so far
+    projected_exhaustion: date | None
+
+
+async def fund_outlook(unit: FundingUnit) -> FundOutlook:
+    """The fund's position, its burn rate and when it runs out at that rate."""
+    position = await unit.position()
+    span: ApprovalSpan = await unit.approval_span()
+    rate = burn_rate(span)
+    return FundOutlook(position, rate, exhaustion(span.last, position.available, rate))
+
+
+@dataclass(frozen=True)
+class Summary:
+    by_status_and_tier: list[Total]
+    rejections_by_reason: list[Total]
+    ledger: dict[str, int]
+
+
+async def summary(unit: FundingUnit) -> Summary:
+    """Counts and yuan by status and tier, rejections by reason, and the ledger's sums."""
+    by_reason = await unit.totals_by("status", "reason")
+    return Summary(
+        await unit.totals_by("status", "tier"),
+        [t for t in by_reason if t.status == SubsidyStatus.REJECTED],
+        await unit.ledger_sums(),
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    institution_id: UUID
+    totals: list[Total]
+    by: tuple[str, ...]  # what the totals are grouped by
+    page: list[Subsidy] | None = None  # with details
+    subsidy_count: int | None = None
+    next_offset: int | None = None
+
+
+async def statement(unit: FundingUnit, institution_id: UUID, details: bool, limit: int, offset: int) -> Statement:
+    """An institution's totals; with details, its subsidies a page at a time (nothing cut off silently)."""
+    if not details:
+        by: tuple[str, ...] = ("status", "tier", "reason")
+        return Statement(institution_id, await unit.totals_by(*by, institution_id=institution_id), by)
+    by = ("status", "tier")
+    totals = await unit.totals_by(*by, institution_id=institution_id)
+    page = await unit.subsidies(institution_id=institution_id, limit=limit, offset=offset)
+    count = sum(t.count for t in totals)  # every subsidy of the institution, whatever the page
+    following = offset + len(page) if offset + len(page) < count else None
+    return Statement(institution_id, totals, by, page, count, following)

@@ -3,22 +3,13 @@
 from functools import partial
 from pathlib import Path
 
-import asyncpg
 from fastapi import FastAPI
 
 from funding import handlers
 from funding.api import build_router
 from funding.policy import load_policy
 from funding.settings import Settings
-from funding.store import FundingStore
-from plan_events import (
-    EnrollmentWithdrawn,
-    InstitutionReinstated,
-    InstitutionSuspended,
-    TierCompleted,
-    TraineeEnrolled,
-)
-from plan_runtime import Inbox
+from funding.store import FundingStore, ensure_fund
 from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 
@@ -28,10 +19,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     policy = load_policy(settings.policy_file)  # refuses an invalid policy before anything starts
     guard = role_guard("finance", settings.finance_api_key)
 
-    async def prepare(pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn:
-            await FundingStore(conn).ensure_fund(policy.fund_yuan)
-
     app = service_app(
         title="Funding service",
         description="Finance turns completions into subsidies against the skills-training fund "
@@ -39,22 +26,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         source="funding",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [
-            Inbox(
-                settings.consumer_group or "funding",
-                "funding",
-                pool,
-                {
-                    TraineeEnrolled: partial(handlers.on_trainee_enrolled, policy=policy),
-                    TierCompleted: partial(handlers.on_tier_completed, policy=policy),
-                    EnrollmentWithdrawn: partial(handlers.on_enrollment_withdrawn, policy=policy),
-                    InstitutionSuspended: partial(handlers.on_institution_suspended, policy=policy),
-                    InstitutionReinstated: partial(handlers.on_institution_reinstated, policy=policy),
-                },
-            )
-        ],
+        consumes=handlers.consumes(policy),
+        unit=FundingStore,
         routers=[build_router(guard), dead_letter_router(guard)],
-        prepare=prepare,
+        prepare=partial(ensure_fund, total=policy.fund_yuan),  # the fund row, at the policy's total
         authenticate=authenticator(settings.finance_api_key),  # a wrong key: 401 before the body is read
     )
     app.state.policy = policy

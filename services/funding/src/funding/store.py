@@ -1,34 +1,66 @@
-"""All SQL of the `funding` schema. Every method runs on the caller's connection and transaction."""
+"""All SQL of the `funding` schema. Every method runs on the unit's connection and transaction, and answers
+with the domain's typed rows (funding.domain), never asyncpg records."""
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from funding.domain import Approved, Claim, Held, Rejected, Release, Reserve, Standing
+import asyncpg
+
+from funding.domain import (
+    COMMITTED,
+    ApprovalSpan,
+    Approved,
+    BatchStatus,
+    Claim,
+    EntryKind,
+    FundPosition,
+    Held,
+    HeldClaim,
+    InstitutionStatus,
+    KnownInstitution,
+    LedgerLine,
+    NewBatch,
+    Payable,
+    PaymentBatch,
+    Rejected,
+    Reserve,
+    Standing,
+    Subsidy,
+    SubsidyStatus,
+    Total,
+    Withdrawal,
+)
+from funding.ports import GROUPS
 from plan_events import Tier
-from plan_runtime import Connection
+from plan_runtime.unit import Unit
 
-COMMITTED = ("reserved", "held", "approved", "paid")
-DECIDED = ("approved", "rejected", "paid", "reversed", "withdrawn")
-SETTLED = (*DECIDED, "held")  # a completion seen again in one of these states changes nothing
-
-
-@dataclass(frozen=True)
-class FundPosition:
-    total: int
-    reserved: int
-    approved: int
-    paid: int
-
-    @property
-    def available(self) -> int:
-        return self.total - self.reserved - self.approved
+SUBSIDY_COLUMNS = (
+    "id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan, reason, policy_version,"
+    " completed_on, batch_id, decided_at, passed, created_at"
+)
 
 
-class FundingStore:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+def _subsidy(row: Any) -> Subsidy:
+    return Subsidy(**{**dict(row), "tier": Tier(row["tier"]), "status": SubsidyStatus(row["status"])})
+
+
+def _institution(row: Any) -> KnownInstitution:
+    return KnownInstitution(**{**dict(row), "status": InstitutionStatus(row["status"])})
+
+
+def _batch(row: Any) -> PaymentBatch:
+    return PaymentBatch(**{**dict(row), "status": BatchStatus(row["status"])})
+
+
+async def ensure_fund(pool: asyncpg.Pool, total: int) -> None:
+    """At start-up: the fund's one row, at the policy's total."""
+    async with pool.acquire() as conn:
+        await FundingStore(conn).ensure_fund(total)
+
+
+class FundingStore(Unit):
+    """The funding ledger in PostgreSQL (implements funding.ports.FundingUnit)."""
 
     async def ensure_fund(self, total: int) -> None:
         await self.conn.execute(
@@ -43,7 +75,10 @@ class FundingStore:
             + (" FOR UPDATE" if lock else "")
         )
         assert row is not None, "the fund row is created at start-up"
-        return FundPosition(*row)
+        return FundPosition(row["total_yuan"], row["reserved_yuan"], row["approved_yuan"], row["paid_yuan"])
+
+    async def lock_fund(self) -> None:
+        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
 
     async def standing(self, claim: Claim, capped: bool = False, year: int | None = None) -> Standing:
         """Locks the fund row, then reads: decisions are serialised, whatever the number of replicas.
@@ -53,7 +88,7 @@ class FundingStore:
         it waited; the read below starts after the lock is held, so it sees what the previous holder
         committed. The institution's commitments and the year's approvals are summed only when the policy
         has a cap or an envelope (the subqueries in the CASEs run only then)."""
-        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
+        await self.lock_fund()
         row = await self.conn.fetchrow(
             """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
                  (SELECT status FROM subsidies WHERE enrollment_id = $1) AS status,
@@ -75,24 +110,26 @@ class FundingStore:
             claim.trainee_id,
             claim.tier.value,
             claim.institution_id,
-            list(COMMITTED),
+            sorted(COMMITTED),
             capped,
             year,
         )
         assert row is not None, "the fund row is created at start-up"
         return Standing(
-            row["held"],
-            row["paid"],
-            row["available"],
-            row["committed"],
-            row["year_approved"],
-            row["status"],
-            row["suspension"],
+            reserved_for_claim=row["held"],
+            already_paid=row["paid"],
+            available=row["available"],
+            institution_committed=row["committed"],
+            year_approved=row["year_approved"],
+            status=None if row["status"] is None else SubsidyStatus(row["status"]),
+            suspension=row["suspension"],
         )
 
     # --- institutions' standing, learnt from events ------------------------------------------
 
-    async def note_institution(self, institution_id: UUID, status: str, seq: int, reason: str | None) -> str:
+    async def note_institution(
+        self, institution_id: UUID, status: InstitutionStatus, seq: int, reason: str | None
+    ) -> InstitutionStatus:
         """Keep the newest status (highest sequence) whichever event brought it; returns the status now.
 
         The row is always updated (to itself when the news is older), so the answer is the row as it is after
@@ -110,31 +147,30 @@ class FundingStore:
                    status_seq = greatest(i.status_seq, EXCLUDED.status_seq)
                RETURNING status""",
             institution_id,
-            status,
+            status.value,
             seq,
             reason,
         )
-        return current
+        return InstitutionStatus(current)
 
-    async def institution(self, institution_id: UUID, lock: bool = False) -> dict[str, Any] | None:
+    async def institution(self, institution_id: UUID, lock: bool = False) -> KnownInstitution | None:
         """The institution's standing as funding knows it; `lock`: the same first lock as `note_institution`."""
         row = await self.conn.fetchrow(
-            "SELECT * FROM institutions WHERE institution_id = $1" + (" FOR UPDATE" if lock else ""), institution_id
+            "SELECT institution_id, status, status_seq, reason, changed_at FROM institutions"
+            " WHERE institution_id = $1" + (" FOR UPDATE" if lock else ""),
+            institution_id,
         )
-        return dict(row) if row else None
+        return _institution(row) if row else None
 
-    async def lock_fund(self) -> None:
-        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
-
-    async def held_claims(self, institution_id: UUID) -> list[tuple[Claim, bool, date]]:
-        """The institution's held completions, locked, oldest first: (claim, passed, completed_on)."""
+    async def held_claims(self, institution_id: UUID) -> list[HeldClaim]:
+        """The institution's held completions, locked, oldest first."""
         rows = await self.conn.fetch(
             "SELECT enrollment_id, trainee_id, institution_id, tier, passed, completed_on FROM subsidies"
             " WHERE institution_id = $1 AND status = 'held' ORDER BY completed_on, enrollment_id FOR UPDATE",
             institution_id,
         )
         return [
-            (
+            HeldClaim(
                 Claim(r["enrollment_id"], r["trainee_id"], r["institution_id"], Tier(r["tier"])),
                 r["passed"],
                 r["completed_on"],
@@ -145,7 +181,7 @@ class FundingStore:
     async def release_reservations(self, institution_id: UUID, actor: str, reason: str) -> tuple[int, int]:
         """Give an institution's reservations (open enrolments and held completions) back to the fund.
         Returns (how many, yuan). A held completion stays held, now with nothing set aside."""
-        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
+        await self.lock_fund()
         rows = await self.conn.fetch(
             "SELECT id, amount_yuan FROM subsidies WHERE institution_id = $1 AND status IN ('reserved', 'held')"
             " AND amount_yuan > 0 FOR UPDATE",
@@ -160,98 +196,87 @@ class FundingStore:
             ids,
         )
         await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan - $1 WHERE id = 1", sum(amounts))
-        await self.conn.execute(
-            "INSERT INTO ledger (subsidy_id, entry, amount_yuan, actor, reason)"
-            " SELECT unnest($1::uuid[]), 'release', unnest($2::bigint[]), $3, $4",
-            ids,
-            amounts,
-            actor,
-            reason,
-        )
+        await self._entries(EntryKind.RELEASE, ids, amounts, actor, reason)
         return len(rows), sum(amounts)
+
+    # --- claims: one round trip each ------------------------------------------------------------
 
     async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
         await self._record(
             decision.claim,
-            "reserved",
+            SubsidyStatus.RESERVED,
             decision.amount,
-            None,
-            decision.policy_version,
-            None,
             caused_by,
+            policy_version=decision.policy_version,
             reserved=decision.amount,
-            entries=[("reserve", decision.amount)],
+            entries=[(EntryKind.RESERVE, decision.amount)],
         )
 
     async def approve(self, decision: Approved, completed_on: date, caused_by: UUID) -> UUID:
         return await self._record(
             decision.claim,
-            "approved",
+            SubsidyStatus.APPROVED,
             decision.amount,
-            None,
-            decision.policy_version,
-            completed_on,
             caused_by,
+            policy_version=decision.policy_version,
+            completed_on=completed_on,
             reserved=-decision.released,
             approved=decision.amount,
-            entries=[("release", decision.released), ("approve", decision.amount)],
+            entries=[(EntryKind.RELEASE, decision.released), (EntryKind.APPROVE, decision.amount)],
         )
 
     async def hold(self, decision: Held, completed_on: date, passed: bool, caused_by: UUID) -> None:
         """No money moves: the reservation (if any) stays on the claim, which waits for reinstatement."""
         await self._record(
             decision.claim,
-            "held",
+            SubsidyStatus.HELD,
             decision.reserved,
-            decision.reason,
-            decision.policy_version,
-            completed_on,
             caused_by,
+            reason=decision.reason,
+            policy_version=decision.policy_version,
+            completed_on=completed_on,
             passed=passed,
-            entries=[],
         )
 
     async def reject(self, decision: Rejected, completed_on: date, caused_by: UUID) -> None:
         await self._record(
             decision.claim,
-            "rejected",
+            SubsidyStatus.REJECTED,
             0,
-            decision.reason.value,
-            decision.policy_version,
-            completed_on,
             caused_by,
+            reason=decision.reason.value,
+            policy_version=decision.policy_version,
+            completed_on=completed_on,
             reserved=-decision.released,
-            entries=[("release", decision.released)],
+            entries=[(EntryKind.RELEASE, decision.released)],
         )
 
-    async def withdraw(self, claim: Claim, release: Release | None, caused_by: UUID) -> None:
-        released = release.amount if release else 0
+    async def withdraw(self, withdrawal: Withdrawal, caused_by: UUID) -> None:
+        released = withdrawal.release.amount if withdrawal.release else 0
         await self._record(
-            claim,
-            "withdrawn",
+            withdrawal.claim,
+            SubsidyStatus.WITHDRAWN,
             0,
-            "enrolment withdrawn",
-            None,
-            None,
             caused_by,
+            reason="enrolment withdrawn",
             reserved=-released,
-            entries=[("release", released)],
+            entries=[(EntryKind.RELEASE, released)],
         )
 
     async def _record(
         self,
         claim: Claim,
-        status: str,
+        status: SubsidyStatus,
         amount: int,
-        reason: str | None,
-        policy_version: str | None,
-        completed_on: date | None,
         caused_by: UUID,
         *,
+        reason: str | None = None,
+        policy_version: str | None = None,
+        completed_on: date | None = None,
         reserved: int = 0,
         approved: int = 0,
         passed: bool | None = None,
-        entries: list[tuple[str, int]],
+        entries: tuple[tuple[EntryKind, int], ...] | list[tuple[EntryKind, int]] = (),
     ) -> UUID:
         """One round trip: the claim's new status, the fund's running totals (its CHECK keeps the balance
         at zero or above) and the ledger entries for the movement."""
@@ -279,7 +304,7 @@ class FundingStore:
             claim.trainee_id,
             claim.institution_id,
             claim.tier.value,
-            status,
+            status.value,
             amount,
             reason,
             policy_version,
@@ -287,33 +312,11 @@ class FundingStore:
             reserved,
             approved,
             caused_by,
-            [e for e, _ in moves],
+            [e.value for e, _ in moves],
             [y for _, y in moves],
             passed,
         )
         return subsidy_id
-
-    async def _entry(
-        self,
-        subsidy_id: UUID,
-        entry: str,
-        amount: int,
-        policy_version: str | None,
-        caused_by: UUID | None,
-        actor: str = "funding-service",
-        reason: str | None = None,
-    ) -> None:
-        await self.conn.execute(
-            "INSERT INTO ledger (subsidy_id, entry, amount_yuan, policy_version, actor, reason, caused_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            subsidy_id,
-            entry,
-            amount,
-            policy_version,
-            actor,
-            reason,
-            caused_by,
-        )
 
     # --- finance's reads and commands -------------------------------------------------------
 
@@ -321,37 +324,37 @@ class FundingStore:
         self,
         *,
         institution_id: UUID | None = None,
-        tier: str | None = None,
-        status: str | None = None,
-        decided_from: date | None = None,
-        decided_to: date | None = None,
+        tier: Tier | None = None,
+        status: SubsidyStatus | None = None,
+        completed_from: date | None = None,
+        completed_to: date | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Subsidy]:
         rows = await self.conn.fetch(
-            """SELECT id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan, reason,
-                      policy_version, completed_on, batch_id, decided_at
-               FROM subsidies
+            f"""SELECT {SUBSIDY_COLUMNS} FROM subsidies
                WHERE ($1::uuid IS NULL OR institution_id = $1) AND ($2::text IS NULL OR tier = $2)
                  AND ($3::text IS NULL OR status = $3)
                  AND ($4::date IS NULL OR completed_on >= $4) AND ($5::date IS NULL OR completed_on <= $5)
                ORDER BY completed_on NULLS LAST, id LIMIT $6 OFFSET $7""",
             institution_id,
-            tier,
-            status,
-            decided_from,
-            decided_to,
+            tier.value if tier else None,
+            status.value if status else None,
+            completed_from,
+            completed_to,
             limit,
             offset,
         )
-        return [dict(r) for r in rows]
+        return [_subsidy(r) for r in rows]
 
-    async def subsidy(self, subsidy_id: UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow("SELECT * FROM subsidies WHERE id = $1 FOR UPDATE", subsidy_id)
-        return dict(row) if row else None
+    async def subsidy(self, subsidy_id: UUID) -> Subsidy | None:
+        row = await self.conn.fetchrow(f"SELECT {SUBSIDY_COLUMNS} FROM subsidies WHERE id = $1 FOR UPDATE", subsidy_id)
+        return _subsidy(row) if row else None
 
-    async def decision(self, enrollment_id: UUID) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow("SELECT * FROM subsidies WHERE enrollment_id = $1", enrollment_id)
+    async def decision(self, enrollment_id: UUID) -> tuple[Subsidy, list[LedgerLine]] | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {SUBSIDY_COLUMNS} FROM subsidies WHERE enrollment_id = $1", enrollment_id
+        )
         if row is None:
             return None
         entries = await self.conn.fetch(
@@ -359,55 +362,65 @@ class FundingStore:
             " WHERE subsidy_id = $1 ORDER BY id",
             row["id"],
         )
-        return {**dict(row), "ledger": [dict(e) for e in entries]}
+        return _subsidy(row), [LedgerLine(**{**dict(e), "entry": EntryKind(e["entry"])}) for e in entries]
 
-    async def totals_by(self, *columns: str, institution_id: UUID | None = None) -> list[dict[str, Any]]:
-        allowed = {"status", "tier", "reason", "institution_id"}
-        assert set(columns) <= allowed
+    async def totals_by(self, *columns: str, institution_id: UUID | None = None) -> list[Total]:
+        assert set(columns) <= GROUPS and "status" in columns
         group = ", ".join(columns)
         rows = await self.conn.fetch(
             f"SELECT {group}, count(*) AS count, sum(amount_yuan)::bigint AS amount_yuan FROM subsidies"
             f" WHERE ($1::uuid IS NULL OR institution_id = $1) GROUP BY {group} ORDER BY {group}",
             institution_id,
         )
-        return [dict(r) for r in rows]
+        return [
+            Total(
+                status=SubsidyStatus(r["status"]),
+                count=r["count"],
+                amount_yuan=r["amount_yuan"],
+                tier=Tier(r["tier"]) if "tier" in columns else None,
+                reason=r["reason"] if "reason" in columns else None,
+            )
+            for r in rows
+        ]
 
-    async def burn(self) -> tuple[date | None, date | None, int]:
+    async def approval_span(self) -> ApprovalSpan:
         """First and last completion date with an approval, and the yuan approved in between."""
         row = await self.conn.fetchrow(
-            "SELECT min(completed_on), max(completed_on), coalesce(sum(amount_yuan), 0)::bigint FROM subsidies"
-            " WHERE status IN ('approved', 'paid')"
+            "SELECT min(completed_on) AS first, max(completed_on) AS last,"
+            " coalesce(sum(amount_yuan), 0)::bigint AS approved FROM subsidies WHERE status IN ('approved', 'paid')"
         )
         assert row is not None
-        return row[0], row[1], row[2]
+        return ApprovalSpan(row["first"], row["last"], row["approved"])
 
-    async def unbatched_approved(self, institution_id: UUID) -> list[tuple[UUID, int]]:
+    async def payable(self, institution_id: UUID) -> list[Payable]:
         rows = await self.conn.fetch(
             "SELECT id, amount_yuan FROM subsidies WHERE institution_id = $1 AND status = 'approved'"
             " AND batch_id IS NULL ORDER BY id FOR UPDATE",
             institution_id,
         )
-        return [(r["id"], r["amount_yuan"]) for r in rows]
+        return [Payable(r["id"], r["amount_yuan"]) for r in rows]
 
-    async def create_batch(
-        self, batch_id: UUID, institution_id: UUID, subsidy_ids: list[UUID], total: int, actor: str
-    ) -> None:
+    async def create_batch(self, batch_id: UUID, batch: NewBatch, actor: str) -> None:
         await self.conn.execute(
             "INSERT INTO payment_batches (id, institution_id, subsidy_count, total_yuan, status, created_by)"
             " VALUES ($1, $2, $3, $4, 'open', $5)",
             batch_id,
-            institution_id,
-            len(subsidy_ids),
-            total,
+            batch.institution_id,
+            batch.subsidy_count,
+            batch.total_yuan,
             actor,
         )
-        await self.conn.execute("UPDATE subsidies SET batch_id = $1 WHERE id = ANY($2::uuid[])", batch_id, subsidy_ids)
-
-    async def batch(self, batch_id: UUID, lock: bool = False) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow(
-            "SELECT * FROM payment_batches WHERE id = $1" + (" FOR UPDATE" if lock else ""), batch_id
+        await self.conn.execute(
+            "UPDATE subsidies SET batch_id = $1 WHERE id = ANY($2::uuid[])", batch_id, batch.subsidy_ids
         )
-        return dict(row) if row else None
+
+    async def batch(self, batch_id: UUID, lock: bool = False) -> PaymentBatch | None:
+        row = await self.conn.fetchrow(
+            "SELECT id, institution_id, subsidy_count, total_yuan, status, created_by, created_at, paid_by, paid_at"
+            " FROM payment_batches WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+            batch_id,
+        )
+        return _batch(row) if row else None
 
     async def pay_batch(self, batch_id: UUID, actor: str) -> None:
         paid = await self.conn.fetch(
@@ -422,15 +435,28 @@ class FundingStore:
             batch_id,
             actor,
         )
-        for row in paid:
-            await self._entry(row["id"], "pay", row["amount_yuan"], None, None, actor=actor)
+        await self._entries(EntryKind.PAY, [r["id"] for r in paid], [r["amount_yuan"] for r in paid], actor)
 
     async def reverse(self, subsidy_id: UUID, amount: int, actor: str, reason: str) -> None:
         await self.conn.execute(
             "UPDATE subsidies SET status = 'reversed', reason = $2 WHERE id = $1", subsidy_id, reason
         )
         await self.conn.execute("UPDATE fund SET approved_yuan = approved_yuan - $1", amount)
-        await self._entry(subsidy_id, "reverse", amount, None, None, actor=actor, reason=reason)
+        await self._entries(EntryKind.REVERSE, [subsidy_id], [amount], actor, reason)
+
+    async def _entries(
+        self, kind: EntryKind, subsidy_ids: list[UUID], amounts: list[int], actor: str, reason: str | None = None
+    ) -> None:
+        """Finance's ledger entries of one kind, in one statement (the events' entries are written by `_record`)."""
+        await self.conn.execute(
+            "INSERT INTO ledger (subsidy_id, entry, amount_yuan, actor, reason)"
+            " SELECT unnest($1::uuid[]), $2, unnest($3::bigint[]), $4, $5",
+            subsidy_ids,
+            kind.value,
+            amounts,
+            actor,
+            reason,
+        )
 
     async def ledger_sums(self) -> dict[str, int]:
         rows = await self.conn.fetch("SELECT entry, sum(amount_yuan)::bigint AS total FROM ledger GROUP BY entry")

@@ -1,15 +1,24 @@
 """What finance's API answers: one response model per body, so that the OpenAPI document describes it."""
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
+from funding import domain
+from funding.domain import BatchStatus, EntryKind, InstitutionStatus
+from funding.domain import SubsidyStatus as Status
+from funding.handlers import FundOutlook
 from plan_events import Tier
 from plan_runtime.http import View
 
-Status = Literal["reserved", "released", "withdrawn", "held", "approved", "rejected", "paid", "reversed"]
+
+class Row(View):
+    """A view read from one of the domain's typed rows (a dataclass), attribute by attribute."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
 
 class FundView(View):
@@ -22,8 +31,22 @@ class FundView(View):
     burn_rate_yuan_per_day: float | None = Field(description="approved yuan per day of completions so far")
     projected_exhaustion: date | None = Field(description="when `available` runs out at that rate")
 
+    @classmethod
+    def of(cls, outlook: FundOutlook, policy_version: str) -> "FundView":
+        position = outlook.position
+        return cls(
+            policy_version=policy_version,
+            total_yuan=position.total,
+            reserved_yuan=position.reserved,
+            approved_yuan=position.approved,
+            paid_yuan=position.paid,
+            available_yuan=position.available,
+            burn_rate_yuan_per_day=outlook.burn_rate,
+            projected_exhaustion=outlook.projected_exhaustion,
+        )
 
-class SubsidyView(View):
+
+class SubsidyView(Row):
     id: UUID
     enrollment_id: UUID
     trainee_id: str
@@ -45,8 +68,8 @@ class SubsidyRecord(SubsidyView):
     created_at: datetime
 
 
-class LedgerEntry(View):
-    entry: Literal["reserve", "release", "approve", "reverse", "pay"]
+class LedgerEntry(Row):
+    entry: EntryKind
     amount_yuan: int
     policy_version: str | None
     actor: str
@@ -60,6 +83,10 @@ class Decision(SubsidyRecord):
 
     ledger: list[LedgerEntry]
 
+    @classmethod
+    def of(cls, subsidy: domain.Subsidy, ledger: Sequence[domain.LedgerLine]) -> "Decision":
+        return cls.model_validate({**SubsidyRecord.model_validate(subsidy).model_dump(), "ledger": ledger})
+
 
 class Total(View):
     status: Status
@@ -67,6 +94,16 @@ class Total(View):
     reason: str | None = Field(default=None, description="present when grouped by reason")
     count: int
     amount_yuan: int
+
+    @classmethod
+    def of(cls, total: domain.Total, by: Sequence[str]) -> "Total":
+        """Only the columns it is grouped by are set (the routes answer without the unset ones)."""
+        grouped = {column: getattr(total, column) for column in by}
+        return cls.model_validate({**grouped, "count": total.count, "amount_yuan": total.amount_yuan})
+
+
+def totals(rows: Sequence[domain.Total], by: Sequence[str]) -> list[Total]:
+    return [Total.of(row, by) for row in rows]
 
 
 class Summary(View):
@@ -85,15 +122,15 @@ class Statement(View):
     next_offset: int | None = Field(default=None, description="where the next page starts; null on the last")
 
 
-class Released(View):
+class Released(Row):
     institution_id: UUID
     released_count: int
     released_yuan: int
 
 
-class FundingInstitution(View):
+class FundingInstitution(Row):
     institution_id: UUID
-    status: Literal["active", "suspended"]
+    status: InstitutionStatus
     status_seq: int
     reason: str | None
     changed_at: datetime | None = Field(default=None, description="absent until funding hears of a change")
@@ -104,15 +141,15 @@ class BatchCreated(View):
     institution_id: UUID
     subsidy_count: int
     total_yuan: int
-    status: Literal["open"]
+    status: Literal[BatchStatus.OPEN]
 
 
-class Batch(View):
+class Batch(Row):
     id: UUID
     institution_id: UUID
     subsidy_count: int
     total_yuan: int
-    status: Literal["open", "paid"]
+    status: BatchStatus
     created_by: str
     created_at: datetime
     paid_by: str | None

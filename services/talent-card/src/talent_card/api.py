@@ -4,19 +4,22 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import Field, model_validator
 
+from plan_events import EligibilityRoute
 from plan_events.identity import IdNumber
-from plan_runtime.errors import ApiError
 from plan_runtime.http import PAGED, IsoDate, paged
-from plan_runtime.read_audit import record_reads
 from plan_runtime.requests import RequestBody
+from plan_runtime.unit import unit_of_work
 from talent_card import handlers
-from talent_card.domain import Evidence, EvidenceKind
+from talent_card.domain import Evidence, EvidenceKind, EvidenceStatus, NoticeFilter, NoticeStatus
+from talent_card.rules import Rules
 from talent_card.store import TalentCardStore
-from talent_card.views import DeterminationRecord, NoticeCount, NoticeView, TalentView
+from talent_card.views import DeterminationRecord, NoticeCount, NoticeView, TalentView, notice_view, talent_view
+
+Store = Annotated[TalentCardStore, unit_of_work(TalentCardStore)]
+"""The store on one transaction: what a route's use case publishes commits with it, before the answer."""
 
 
 class EvidenceRequest(RequestBody):
@@ -40,7 +43,7 @@ class EvidenceRequest(RequestBody):
         return self
 
     def to_evidence(self) -> Evidence:
-        return Evidence(uuid4(), self.kind, "declared", self.value, self.level, self.platform, self.detail)
+        return Evidence(uuid4(), self.kind, EvidenceStatus.DECLARED, self.value, self.level, self.platform, self.detail)
 
 
 class TalentRequest(RequestBody):
@@ -97,8 +100,10 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
     router = APIRouter(tags=["talent office"], dependencies=[Depends(guard)])
     Actor = Annotated[str, Depends(guard)]
 
-    def state(request: Request) -> Any:
-        return request.app.state
+    def rules(request: Request) -> Rules:
+        return request.app.state.rules  # type: ignore[no-any-return]
+
+    InForce = Annotated[Rules, Depends(rules)]
 
     @router.post(
         "/talents",
@@ -108,35 +113,20 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
     )
     async def register(
         request: Request,
+        store: Store,
         body: TalentRequest,
         actor: Actor,
+        rules: InForce,
         idempotency_key: Annotated[
             str | None, Header(max_length=200, description="a retry with the same key gets the same talent")
         ] = None,
     ) -> TalentView:
-        s = state(request)
-        async with s.runtime.pool.acquire() as conn:
-            try:
-                registered = await handlers.register_talent(
-                    conn,
-                    body.id_number,
-                    body.display_name,
-                    [e.to_evidence() for e in body.evidence],
-                    s.pii_key,
-                    s.rules,
-                    actor,
-                    idempotency_key,
-                )
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name != "talents_registration_key_key":
-                    raise
-                raise ApiError(  # the key names another person's registration
-                    422,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                    "Idempotency-Key",
-                ) from error
-        return TalentView.model_validate(registered)
+        evidence = [e.to_evidence() for e in body.evidence]
+        pii_key: bytes = request.app.state.pii_key
+        registered = await handlers.register_talent(
+            store, body.id_number, body.display_name, evidence, pii_key, rules, actor, idempotency_key
+        )
+        return talent_view(registered)
 
     @router.get(
         "/talents/{talent_id}",
@@ -144,11 +134,8 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         response_model_exclude_unset=True,  # a read opens no notice: its determination has no notice_id
         summary="A talent, the evidence and the current determination",
     )
-    async def talent(request: Request, talent_id: UUID, actor: Actor) -> dict[str, Any]:
-        async with state(request).runtime.pool.acquire() as conn:
-            found = await handlers.evaluate_readonly(conn, talent_id, state(request).rules)
-            await record_reads(conn, actor, "GET /talents/{talent_id}", [found["person_id"]])
-        return found
+    async def talent(store: Store, talent_id: UUID, actor: Actor, rules: InForce) -> TalentView:
+        return talent_view(await handlers.read_talent(store, talent_id, rules, actor))
 
     @router.post(
         "/talents/{talent_id}/evidence",
@@ -156,42 +143,31 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         summary="Declare more evidence",
         responses={201: {"links": _talent_links("$request.path.talent_id")}},
     )
-    async def more_evidence(request: Request, talent_id: UUID, body: EvidenceRequest) -> TalentView:
-        async with state(request).runtime.pool.acquire() as conn:
-            added = await handlers.add_evidence(conn, talent_id, body.to_evidence(), state(request).rules)
-        return TalentView.model_validate(added)
+    async def more_evidence(store: Store, talent_id: UUID, body: EvidenceRequest, rules: InForce) -> TalentView:
+        return talent_view(await handlers.add_evidence(store, talent_id, body.to_evidence(), rules))
 
     @router.post(
         "/talents/{talent_id}/evidence/{evidence_id}/verification",
         summary="Verify or reject one piece of evidence (only verified evidence counts)",
     )
     async def verify(
-        request: Request, talent_id: UUID, evidence_id: UUID, body: Verification, actor: Actor
+        store: Store, talent_id: UUID, evidence_id: UUID, body: Verification, actor: Actor, rules: InForce
     ) -> TalentView:
-        async with state(request).runtime.pool.acquire() as conn:
-            decided = await handlers.decide_evidence(
-                conn, talent_id, evidence_id, body.verified, actor, body.note, state(request).rules
-            )
-        return TalentView.model_validate(decided)
+        decided = await handlers.decide_evidence(store, talent_id, evidence_id, body.verified, actor, body.note, rules)
+        return talent_view(decided)
 
     @router.post("/talents/{talent_id}/evaluation", summary="Evaluate again under the rules in force now")
-    async def reevaluate(request: Request, talent_id: UUID) -> TalentView:
-        async with state(request).runtime.pool.acquire() as conn:
-            evaluated = await handlers.evaluate(conn, talent_id, state(request).rules)
-        return TalentView.model_validate(evaluated)
+    async def reevaluate(store: Store, talent_id: UUID, rules: InForce) -> TalentView:
+        return talent_view(await handlers.evaluate(store, talent_id, rules))
 
     @router.get("/people/{person_id}/determinations", summary="Why is this person eligible, or not yet?")
     async def why(
-        request: Request,
+        store: Store,
         actor: Actor,
         person_id: str = Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the pseudonym, e.g. tr-…"),
     ) -> list[DeterminationRecord]:
-        async with state(request).runtime.pool.acquire() as conn:
-            found = await TalentCardStore(conn).determinations(person_id)
-            if not found:
-                raise ApiError(404, "person_not_found", f"no determination for {person_id}", "person_id")
-            await record_reads(conn, actor, "GET /people/{person_id}/determinations", [person_id])
-        return [DeterminationRecord.model_validate(d) for d in found]
+        found = await handlers.why(store, person_id, actor)
+        return [DeterminationRecord.model_validate(d, from_attributes=True) for d in found]
 
     @router.get(
         "/notices",
@@ -199,42 +175,34 @@ def build_router(guard: Callable[..., str]) -> APIRouter:
         responses={200: {**PAGED[200], "links": NOTICE_LINKS}},
     )
     async def notices(
-        request: Request,
+        store: Store,
         response: Response,
         actor: Actor,
-        status: Literal["waiting", "acknowledged", "issued", "declined"] | None = None,
-        route: Literal["plan", "introduced"] | None = None,
+        status: NoticeStatus | None = None,
+        route: EligibilityRoute | None = None,
         created_from: IsoDate | None = None,
         created_to: IsoDate | None = None,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10**9),
     ) -> list[NoticeView]:
-        async with state(request).runtime.pool.acquire() as conn:
-            found = await TalentCardStore(conn).notices(status, route, created_from, created_to, limit + 1, offset)
-            shown = paged(found, limit, offset, response)
-            await record_reads(conn, actor, "GET /notices", (n["person_id"] for n in shown))
-        return [NoticeView.model_validate(n) for n in shown]
+        which = NoticeFilter(status, route, created_from, created_to)
+        found = await handlers.browse_notices(store, which, limit, offset, actor)
+        return [notice_view(n) for n in paged(found, limit, offset, response)]
 
     @router.get("/notices/summary", summary="Notices counted by route and status")
-    async def summary(request: Request) -> list[NoticeCount]:
-        async with state(request).runtime.pool.acquire() as conn:
-            return [NoticeCount.model_validate(c) for c in await TalentCardStore(conn).notice_counts()]
+    async def summary(store: Store) -> list[NoticeCount]:
+        return [NoticeCount.model_validate(c, from_attributes=True) for c in await store.notice_counts()]
 
     @router.post("/notices/{notice_id}/acknowledgement", summary="Acknowledge a notice")
-    async def acknowledge(request: Request, notice_id: UUID, actor: Actor) -> NoticeView:
-        async with state(request).runtime.pool.acquire() as conn:
-            return NoticeView.model_validate(await handlers.move_notice(conn, notice_id, "acknowledged", actor))
+    async def acknowledge(store: Store, notice_id: UUID, actor: Actor) -> NoticeView:
+        return notice_view(await handlers.acknowledge_notice(store, notice_id, actor))
 
     @router.post("/notices/{notice_id}/card", summary="Record the card as issued, with its number")
-    async def issue(request: Request, notice_id: UUID, body: CardIssue, actor: Actor) -> NoticeView:
-        async with state(request).runtime.pool.acquire() as conn:
-            issued = await handlers.move_notice(conn, notice_id, "issued", actor, card_number=body.card_number)
-        return NoticeView.model_validate(issued)
+    async def issue(store: Store, notice_id: UUID, body: CardIssue, actor: Actor) -> NoticeView:
+        return notice_view(await handlers.issue_card(store, notice_id, body.card_number, actor))
 
     @router.post("/notices/{notice_id}/declination", summary="Record the card as declined, with the reason")
-    async def decline(request: Request, notice_id: UUID, body: Declination, actor: Actor) -> NoticeView:
-        async with state(request).runtime.pool.acquire() as conn:
-            declined = await handlers.move_notice(conn, notice_id, "declined", actor, reason=body.reason)
-        return NoticeView.model_validate(declined)
+    async def decline(store: Store, notice_id: UUID, body: Declination, actor: Actor) -> NoticeView:
+        return notice_view(await handlers.decline_card(store, notice_id, body.reason, actor))
 
     return router

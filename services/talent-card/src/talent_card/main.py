@@ -6,7 +6,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from plan_events import SubsidyApproved, SubsidyReversed, TierCompleted
-from plan_runtime import Inbox
 from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 from plan_runtime.read_audit import read_audit_router
@@ -14,6 +13,7 @@ from talent_card import handlers
 from talent_card.api import build_router
 from talent_card.rules import load_rules
 from talent_card.settings import Settings
+from talent_card.store import TalentCardStore
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -29,18 +29,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         source="talent-card",
         migrations=Path(__file__).parent / "migrations",
-        inboxes=lambda pool: [
-            Inbox(
-                settings.consumer_group or "talent-card",
-                "talent-card",
-                pool,
-                {
-                    TierCompleted: partial(handlers.on_tier_completed, rules=rules),
-                    SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
-                    SubsidyReversed: partial(handlers.on_subsidy_reversed, rules=rules),
-                },
-            )
-        ],
+        consumes={
+            TierCompleted: partial(handlers.on_tier_completed, rules=rules),
+            SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
+            SubsidyReversed: partial(handlers.on_subsidy_reversed, rules=rules),
+        },
+        unit=TalentCardStore,
         routers=[build_router(office), dead_letter_router(office), read_audit_router(bureau)],
         authenticate=authenticator(
             settings.talent_office_api_key, settings.bureau_api_key

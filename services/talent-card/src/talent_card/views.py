@@ -1,22 +1,20 @@
 """What the talent office's API answers: one response model per body, so that the OpenAPI document describes it."""
 
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
+from plan_events import EligibilityRoute as Route
 from plan_runtime.http import View
-from talent_card.domain import EvidenceKind
-
-Route = Literal["plan", "introduced"]
-NoticeStatus = Literal["waiting", "acknowledged", "issued", "declined"]
+from talent_card import domain
+from talent_card.domain import EvidenceKind, EvidenceStatus, NoticeStatus
 
 
 class EvidenceView(View):
     id: UUID
     kind: EvidenceKind
-    status: Literal["declared", "verified", "rejected"] = Field(description="only verified evidence counts")
+    status: EvidenceStatus = Field(description="only verified evidence counts")
     value: int | None
     level: str | None
     platform: str | None
@@ -82,3 +80,17 @@ class NoticeCount(View):
     route: Route
     status: NoticeStatus
     count: int
+
+
+def talent_view(evaluation: domain.Evaluation) -> TalentView:
+    """A read opens no notice: its determination has no `notice_id` at all (the route leaves unset fields out)."""
+    opened = {"notice_id": evaluation.notice_id} if evaluation.recorded else {}
+    return TalentView(
+        **vars(evaluation.talent),
+        evidence=[EvidenceView(**vars(e)) for e in evaluation.evidence],
+        determination=DeterminationView(**vars(evaluation.determination), **opened),
+    )
+
+
+def notice_view(notice: domain.Notice) -> NoticeView:
+    return NoticeView(**vars(notice))
