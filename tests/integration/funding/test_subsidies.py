@@ -4,13 +4,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
 from funding.main import build_app
-from funding.policy import DEFAULT_POLICY
+from funding.policy import Policy, load_policy
 from funding.settings import Settings
 from plan_events import (
     EnrollmentWithdrawn,
@@ -43,26 +42,20 @@ Funding = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def funding(infrastructure: Infrastructure, schema: Schema, tmp_path: Path) -> Funding:
+def funding(infrastructure: Infrastructure, schema: Schema) -> Funding:
     """Starts the real funding app (one or more replicas) on a fresh schema and consumer group."""
 
     @asynccontextmanager
     async def start(
         fund_yuan: int | None = None, replicas: int = 1, institution_cap: int | None = None
     ) -> AsyncIterator[httpx.AsyncClient]:
-        policy = DEFAULT_POLICY
-        if fund_yuan is not None or institution_cap is not None:  # a policy of the test's own
-            policy = tmp_path / "policy.toml"
-            text = DEFAULT_POLICY.read_text()
-            if fund_yuan is not None:  # a smaller fund, with targets that fit it
-                text = (
-                    text.replace("10_000_000", str(fund_yuan))
-                    .replace("professional = 10_000", "professional = 1")
-                    .replace("senior = 200", "senior = 0")
-                )
-            if institution_cap is not None:  # the file ends with the [institution_caps_yuan] table
-                text += f"default = {institution_cap}\n"
-            policy.write_text(text)
+        policy = load_policy()
+        if fund_yuan is not None:  # a smaller fund, with targets that fit it
+            targets = {**policy.targets, Tier.PROFESSIONAL: 1, Tier.SENIOR: 0}
+            policy = Policy.model_validate({**policy.model_dump(), "fund_yuan": fund_yuan, "targets": targets})
+        if institution_cap is not None:
+            caps = {**policy.institution_caps_yuan, "default": institution_cap}
+            policy = Policy.model_validate({**policy.model_dump(), "institution_caps_yuan": caps})
         settings = Settings(
             database_url=infrastructure.database_url,
             migrate_on_start=True,  # a throw-away schema, migrated by the admin it runs as
@@ -70,16 +63,15 @@ def funding(infrastructure: Infrastructure, schema: Schema, tmp_path: Path) -> F
             kafka_bootstrap_servers=infrastructure.kafka,
             consumer_group=f"funding-{schema.name}",
             finance_api_key="finance-test-key",
-            policy_file=policy,  # type: ignore[arg-type]
             relay_poll_seconds=0.2,
             retry_max_seconds=2,
         )
         await group_starts_at_end(infrastructure.kafka, settings.consumer_group or "", *INPUT_TOPICS)
-        async with serving(build_app(settings)) as client:
+        async with serving(build_app(settings, policy)) as client:
             if replicas == 1:
                 yield client
             else:
-                async with serving(build_app(settings)):
+                async with serving(build_app(settings, policy)):
                     yield client
 
     return start

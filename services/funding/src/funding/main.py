@@ -7,16 +7,17 @@ from fastapi import FastAPI
 
 from funding import handlers
 from funding.api import build_router
-from funding.policy import load_policy
+from funding.policy import Policy, load_policy
 from funding.settings import Settings
 from funding.store import FundingStore, ensure_fund
 from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(settings: Settings | None = None, policy: Policy | None = None) -> FastAPI:
+    """`policy`: the one in `settings.policy_file` unless given (tests give a policy of their own)."""
     settings = settings or Settings()
-    policy = load_policy(settings.policy_file)  # refuses an invalid policy before anything starts
+    policy = policy or load_policy(settings.policy_file)  # refuses an invalid policy before anything starts
     guard = role_guard("finance", settings.finance_api_key)
 
     app = service_app(
