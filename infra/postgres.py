@@ -230,7 +230,7 @@ async def _provision(database: str = DATABASE, fresh: bool = False) -> None:
 
 
 async def _migrate(database: str) -> None:
-    from plan_runtime.migrate import migrate_service
+    from plan_runtime.migrator import migrate_service
 
     for schema in SERVICES:
         applied = await migrate_service(migrator_url(database), schema)

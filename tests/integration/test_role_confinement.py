@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from infra import kafka, postgres, secrets
-from plan_runtime.migrate import tracks
+from plan_runtime.migrator import tracks
 from plan_runtime.migrations import MigrationsPending, require_applied
 from tests.infrastructure import Infrastructure
 

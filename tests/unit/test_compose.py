@@ -59,7 +59,7 @@ def test_each_service_gets_only_the_secrets_its_settings_need_as_locally() -> No
 def test_a_one_shot_container_migrates_as_the_migration_role_that_owns_the_schemas() -> None:
     migrate = COMPOSE["services"]["migrate"]
     assert migrate["build"] == "."
-    assert migrate["command"] == ["python", "-m", "plan_runtime.migrate"]
+    assert migrate["command"] == ["python", "-m", "plan_runtime.migrator"]
     assert migrate["environment"]["MIGRATION_DATABASE_URL"].startswith("postgresql://plan_migrator:")
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     roles = (ROOT / "infra" / "postgres-init.sh").read_text()

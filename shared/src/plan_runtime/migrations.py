@@ -4,7 +4,7 @@ A service has two tracks: the runtime's (outbox, inbox, dead letters) and its ow
 Files are `NNNN_what.sql`; an applied file is never edited (its checksum is kept and checked).
 
 Least privilege: the schema and its tables belong to the migration role (`plan_migrator`), which applies
-the files (`python -m infra migrate`, or `python -m plan_runtime.migrate` in a container). A service runs as
+the files (`python -m infra migrate`, or `python -m plan_runtime.migrator` in a container). A service runs as
 its runtime role, which gets exactly what each track's `grants.sql` (next to its migrations) declares: they
 are re-applied, from a clean slate, after every migration run. A service started without
 MIGRATE_ON_START only checks that every file is applied (`require_applied`).
@@ -158,5 +158,5 @@ async def require_applied(pool: asyncpg.Pool, schema: str, tracks: dict[str, Pat
     if missing:
         raise MigrationsPending(
             f"schema {schema} lacks {len(missing)} migration(s): {', '.join(missing)}; run `{MIGRATE_COMMAND}` "
-            "(or `python -m plan_runtime.migrate` with MIGRATION_DATABASE_URL), or start with MIGRATE_ON_START=true"
+            "(or `python -m plan_runtime.migrator` with MIGRATION_DATABASE_URL), or start with MIGRATE_ON_START=true"
         )

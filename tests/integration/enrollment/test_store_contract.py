@@ -7,7 +7,7 @@ import pytest
 
 from enrollment.store import PostgresStore
 from plan_runtime.db import create_pool
-from plan_runtime.migrate import tracks
+from plan_runtime.migrator import tracks
 from plan_runtime.migrations import migrate
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema

@@ -1,4 +1,4 @@
-"""`python -m plan_runtime.migrate [schema ...]`: apply each service's migrations as the migration role, then
+"""`python -m plan_runtime.migrator [schema ...]`: apply each service's migrations as the migration role, then
 its runtime role's grants. The DSN comes from MIGRATION_DATABASE_URL (the role that owns the schemas).
 
 Locally `python -m infra migrate` (and `infra up`) call this; docker-compose runs it as a one-shot container.
@@ -41,7 +41,7 @@ async def migrate_service(dsn: str, schema: str, role: str | None = None) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plan_runtime.migrate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m plan_runtime.migrator", description=__doc__)
     parser.add_argument("schemas", nargs="*", metavar="schema", help=f"any of {', '.join(SERVICES)} (default: all)")
     args = parser.parse_args(argv)
     unknown = set(args.schemas) - set(SERVICES)
