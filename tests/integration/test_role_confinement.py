@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from infra import kafka, postgres, secrets
-from plan_runtime.migrator import tracks
 from plan_runtime.migrations import MigrationsPending, require_applied
+from plan_runtime.migrator import tracks
 from tests.infrastructure import Infrastructure
 
 DATABASE = "talentplan_roles"

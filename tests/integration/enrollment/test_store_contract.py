@@ -7,8 +7,8 @@ import pytest
 
 from enrollment.store import PostgresStore
 from plan_runtime.db import create_pool
-from plan_runtime.migrator import tracks
 from plan_runtime.migrations import migrate
+from plan_runtime.migrator import tracks
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
 from tests.support.contracts.enrollment_store import *  # noqa: F403 (the contract's tests, run here on PostgreSQL)
