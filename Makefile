@@ -61,5 +61,8 @@ test: infra  ## everything: lint, unit, integration and end-to-end tests against
 unit: setup  ## the fast tier only (no broker, no database)
 	$(BIN)/python -m pytest tests/unit -q
 
+bench: infra  ## every benchmark in one go, one table
+	eval "$$($(BIN)/python -m infra env)" && flock /tmp/plan-services.lock $(BIN)/python -m benchmarks $(ARGS)
+
 clean:  ## remove the virtualenv (keeps .local data; `python -m infra wipe --yes` deletes it)
 	rm -rf $(VENV)

@@ -1,0 +1,243 @@
+"""Every benchmark in one go, one table: each figure, its target (issue 13), its baseline and the ratio.
+
+    flock /tmp/plan-services.lock .venv/bin/python -m benchmarks            # or: make bench
+    flock /tmp/plan-services.lock .venv/bin/python -m benchmarks --only latency --only replay
+
+Parts, in this order (each also runs alone with --only; each is also its own module with --help):
+- full-plan: the simulator's `--full-plan` as a process (it starts PostgreSQL, Kafka and the services if they
+  are not running); its printed wall time, its phases, the enrolment intake during it (basic enrolments over
+  the "enrol basic" phase), and each service's VmRSS/VmHWM read from /proc at its end;
+- intake: `benchmarks.bulk_enrolment` (110,200 rows through POST /cohorts, the services alone);
+- replay: `benchmarks.funding_replay` and `benchmarks.raw_baseline` on the same records, and their ratio;
+- latency: `benchmarks.latency` at 20/s and 200/s;
+- the broker's heap setting (the running broker's -Xmx, and its RSS) and the machine's core count.
+
+Timings are printed, never asserted. On a shared or busy machine they are noisy: re-measure on a quiet one.
+"""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra import kafka, services
+from infra.paths import ROOT
+
+PARTS = ("full-plan", "intake", "replay", "latency")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+console = Console(stderr=True)
+
+
+@dataclass
+class Row:
+    figure: str
+    measured: str
+    target: str = ""
+    baseline: str = ""
+    ratio: str = ""
+    met: bool | None = None
+
+
+def verdict(met: bool | None) -> str:
+    return "" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
+
+
+def memory(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process, in MiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) / 1024
+    return found
+
+
+def service_pid(name: str) -> int | None:
+    return services._pid(name)
+
+
+def phases(output: str) -> dict[str, tuple[int, int]]:
+    """The simulator's progress lines at their last render: phase -> (items, seconds)."""
+    found: dict[str, tuple[int, int]] = {}
+    for line in ANSI.sub("", output).replace("\r", "\n").splitlines():
+        match = re.match(r"\s*([a-z][a-z -]+?)\s+\S*\s+(\d+)/(\d+)\s+(\d+):(\d\d):(\d\d)\s*$", line)
+        if match:
+            name, done, _, h, m, s = match.groups()
+            found[name.strip()] = (int(done), int(h) * 3600 + int(m) * 60 + int(s))
+    return found
+
+
+def full_plan(rows: list[Row]) -> None:
+    console.print("[bold]full plan[/] (python -m simulation --full-plan) ...")
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "simulation", "--full-plan"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    with_startup = time.monotonic() - started
+    output = run.stdout + run.stderr
+    Path("/tmp/bench-full-plan.log").write_text(output)
+    reconciliation = next((line for line in ANSI.sub("", output).splitlines() if "RECONCILIATION" in line), "")
+    console.print(reconciliation or output[-2000:])
+    wall = re.search(r"wall time ([\d.]+)s", reconciliation)
+    seconds = float(wall.group(1)) if wall else None
+    checks = re.search(r"(\d+)/(\d+) checks", reconciliation)
+    rows.append(
+        Row(
+            "full plan, simulation wall time",
+            f"{seconds:.1f} s ({with_startup:.1f} s with start-up; {checks.group(0) if checks else 'no'} agree)"
+            if seconds
+            else f"failed (exit {run.returncode}; /tmp/bench-full-plan.log)",
+            "≤ 30 s",
+            "61.9 s (issue 13)",
+            f"{seconds / 61.9:.2f}" if seconds else "",
+            seconds is not None and seconds <= 30 and "RECONCILIATION OK" in reconciliation,
+        )
+    )
+    steps = phases(output)
+    if steps:
+        rows.append(Row("  its phases", " · ".join(f"{name} {s} s" for name, (_, s) in steps.items())))
+    if "enrol basic" in steps and steps["enrol basic"][1]:
+        done, spent = steps["enrol basic"]
+        rate = done / spent
+        rows.append(
+            Row(
+                "  enrolment intake during the plan (enrol basic)",
+                f"{rate:,.0f} rows/s",
+                "≥ 20,000 rows/s",
+                met=rate >= 20_000,
+            )
+        )
+    for name in services.SERVICES:
+        pid = service_pid(name)
+        if pid is None:
+            rows.append(Row(f"  RSS of {name} at the end", "not running"))
+            continue
+        mib = memory(pid)
+        rows.append(
+            Row(
+                f"  RSS of {name} at the end",
+                f"{mib['VmRSS']:.0f} MiB (peak {mib['VmHWM']:.0f} MiB)",
+                "≤ 150 MiB",
+                "79-103 MiB (issue 13)",
+                met=mib["VmRSS"] <= 150,
+            )
+        )
+
+
+def intake(rows: list[Row]) -> None:
+    from benchmarks import bulk_enrolment
+
+    console.print("[bold]bulk enrolment[/] (110,200 rows through POST /cohorts) ...")
+    services.start_all()
+    accepted, elapsed = asyncio.run(bulk_enrolment.load(110_200, 10_000))
+    rate = accepted / elapsed
+    rows.append(
+        Row(
+            "enrolment intake alone (bulk_enrolment)",
+            f"{rate:,.0f} rows/s ({accepted:,} rows in {elapsed:.1f} s)",
+            "≥ 20,000 rows/s",
+            "7,234 rows/s (README)",
+            f"{rate / 7_234:.2f}",
+            rate >= 20_000,
+        )
+    )
+
+
+def replay(rows: list[Row]) -> None:
+    from benchmarks import raw_baseline
+
+    console.print("[bold]funding replay[/] (benchmarks.funding_replay) ...")
+    run = subprocess.run([sys.executable, "-m", "benchmarks.funding_replay"], cwd=ROOT, capture_output=True, text=True)
+    found = re.search(r"funding replay: ([\d,]+) messages in ([\d.]+)s = ([\d,]+) messages/s", run.stdout)
+    funding = float(found.group(3).replace(",", "")) if found else None
+    console.print(found.group(0) if found else run.stdout[-1000:] + run.stderr[-2000:])
+    console.print("[bold]raw baseline[/] (benchmarks.raw_baseline) ...")
+    raw = raw_baseline.measure()
+    console.print(f"raw baseline: {raw.messages:,} messages in {raw.seconds:.1f}s = {raw.rate:,.0f} messages/s")
+    ratio = funding / raw.rate if funding and raw.rate else None
+    rows.append(
+        Row(
+            "funding replay",
+            f"{funding:,.0f} messages/s ({found.group(1) if found else '?'} messages)" if funding else "failed",
+            "≥ 0.7 of the raw baseline",
+            f"{raw.rate:,.0f} messages/s (raw aiokafka + asyncpg, {raw.messages:,} messages)",
+            f"{ratio:.2f}" if ratio else "",
+            ratio is not None and ratio >= 0.7,
+        )
+    )
+
+
+def latency(rows: list[Row]) -> None:
+    from benchmarks import latency as bench
+
+    console.print("[bold]latency[/] (benchmarks.latency, 20/s and 200/s) ...")
+    for result in bench.measure([20, 200]):
+        console.print(result.line())
+        rows.append(
+            Row(
+                f"completion → subsidy-approved p99 at {result.rate}/s",
+                f"{result.p99:.0f} ms (p50 {result.p50:.0f}, p95 {result.p95:.0f}; {result.matched:,} read)",
+                "≤ 50 ms" if result.rate == 200 else "",
+                "62 ms (issue 13)" if result.rate == 200 else "31 ms (issue 13)",
+                met=result.p99 <= 50 if result.rate == 200 else None,
+            )
+        )
+
+
+def broker(rows: list[Row]) -> None:
+    heap, detail = "-Xmx512m (infra/kafka.py)", ""
+    pid = kafka._pid()
+    if pid is not None:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        heap = next((a.decode() for a in argv if a.startswith(b"-Xmx")), heap) + " (running broker)"
+        detail = f", RSS {memory(pid)['VmRSS']:.0f} MiB"
+    rows.append(Row("Kafka broker heap", heap + detail, "stated"))
+
+
+def table(rows: list[Row]) -> Table:
+    cores = os.cpu_count()
+    out = Table(title=f"make bench — {cores} cores ({os.uname().nodename}); timings are noisy on a shared machine")
+    for column in ("figure", "measured", "target", "baseline", "ratio", "met"):
+        out.add_column(column)
+    for row in rows:
+        out.add_row(row.figure, row.measured, row.target, row.baseline, row.ratio, verdict(row.met))
+    out.add_row("machine cores", str(cores))
+    return out
+
+
+def main(
+    only: Annotated[list[str] | None, typer.Option(help=f"run only these parts: {', '.join(PARTS)}")] = None,
+    skip: Annotated[list[str] | None, typer.Option(help="skip these parts")] = None,
+) -> None:
+    """Run every benchmark (or --only some) and print one table: figure, target, baseline, ratio, cores."""
+    chosen = [p for p in (only or PARTS) if p not in (skip or [])]
+    unknown = set(chosen) - set(PARTS)
+    if unknown:
+        raise typer.BadParameter(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    rows: list[Row] = []
+    runs = {"full-plan": full_plan, "intake": intake, "replay": replay, "latency": latency}
+    for part in PARTS:
+        if part in chosen:
+            try:
+                runs[part](rows)
+            except Exception as error:  # one part failing still prints the others' figures
+                rows.append(Row(part, f"failed: {type(error).__name__}: {str(error)[:120]}"))
+    broker(rows)
+    Console(width=max(Console().width, 200)).print(table(rows))
+
+
+if __name__ == "__main__":
+    typer.run(main)
