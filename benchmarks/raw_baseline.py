@@ -195,6 +195,8 @@ def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
             uuid.UUID(body["event_id"])
             if body.get("enrollment_id") is not None:
                 uuid.UUID(body["enrollment_id"])
+            if not isinstance(body.get("type"), str):
+                raise TypeError("no event type")
         except (ValueError, TypeError, KeyError, AttributeError):
             continue  # funding parks such a record as a dead letter; here it is only counted as read
         records.append(record)
