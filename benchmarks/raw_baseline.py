@@ -195,7 +195,8 @@ def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
             uuid.UUID(body["event_id"])
             if body.get("enrollment_id") is not None:
                 uuid.UUID(body["enrollment_id"])
-            body["type"].encode()  # a string PostgreSQL takes (no lone surrogate)
+            if not isinstance(body.get("type"), str):
+                raise TypeError("no event type")
         except (ValueError, TypeError, KeyError, AttributeError):
             continue  # funding parks such a record as a dead letter; here it is only counted as read
         records.append(record)
@@ -304,7 +305,12 @@ async def consume(topic: str, schema: str, total: int, batch: int) -> tuple[floa
     reader = asyncio.create_task(read())
     try:
         while done < total:
-            prepared, count = await queue.get()
+            try:  # a reader that died or records that never come must not hang the benchmark
+                prepared, count = await asyncio.wait_for(queue.get(), STALL_SECONDS)
+            except TimeoutError:
+                if reader.done() and reader.exception():
+                    raise RuntimeError("the raw baseline's reader failed") from reader.exception()
+                raise RuntimeError(f"no records for {STALL_SECONDS}s: {done:,} of {total:,} consumed") from None
             new, _ = await apply_batch(conn, schema, group, prepared)
             await consumer.commit(prepared.offsets)
             done, batches, applied = done + count, batches + 1, applied + new
@@ -314,6 +320,9 @@ async def consume(topic: str, schema: str, total: int, batch: int) -> tuple[floa
         await consumer.stop()
         await conn.close()
     return elapsed, batches, applied, total - applied
+
+
+STALL_SECONDS = 60
 
 
 async def run(messages: int | None, batch: int, synthetic: bool = False) -> Result:

@@ -28,6 +28,9 @@ from simulation.cohort import (
 
 TIERS = ("basic", "professional", "senior")
 CHUNK = 5_000
+UPLOADS = 3  # bulk uploads in flight at once (all institutions together): the service works while we read answers
+RACED_RETRIES = 20  # an enrolment request refused as raced by a concurrent one is sent again, at most this often
+SINGLES = 16  # single requests (walk-ins, withdrawals, look-ups) in flight at once
 OUTCOMES = (("employed", 60), ("own_business", 25), ("seeking", 15))
 
 Step = Callable[[str, int, int | None], None]  # (phase, advance, total) for a progress display
@@ -60,6 +63,9 @@ class Planned:
     person: Person | None  # None: a broken row (a mistyped number or phone)
     row: dict[str, object]
     kind: str | None = None  # a key of hostile.EXPECTED: the row must be refused with that code
+
+
+Answer = tuple[Planned, dict[str, Any] | None, str | None]  # a row, the enrolment made of it or its refusal code
 
 
 @dataclass
@@ -109,9 +115,11 @@ class Sent:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-async def in_parallel(calls: list[Coroutine[Any, Any, None]], limit: int = 8) -> None:
-    """Like several clerks at their desks: at most `limit` requests in flight."""
-    gate = asyncio.Semaphore(limit)
+async def in_parallel(
+    calls: list[Coroutine[Any, Any, None]], limit: int = 8, gate: asyncio.Semaphore | None = None
+) -> None:
+    """Like several clerks at their desks: at most `limit` requests in flight (or as many as a shared `gate` lets)."""
+    gate = gate or asyncio.Semaphore(limit)
 
     async def one(call: Coroutine[Any, Any, None]) -> None:
         async with gate:
@@ -134,6 +142,8 @@ class Simulation:
         self.http = client()
         self.bureau = {"X-API-Key": self.at.bureau_key, "X-Actor": "simulator"}
         self.finance = {"X-API-Key": self.at.finance_key, "X-Actor": "simulator-finance"}
+        self.uploads = asyncio.Semaphore(UPLOADS)  # shared by every institution's bulk uploads
+        self.singles = asyncio.Semaphore(SINGLES)  # shared by every single request sent in parallel
 
     async def play(self) -> Sent:
         try:
@@ -223,6 +233,8 @@ class Simulation:
         total = sum(len(rows) for rows in plan.values())
         self.step(f"enrol {tier}", 0, total)
         accepted: list[Enrolment] = []
+        # One institution after the other: two institutions' uploads at once race for the people both claim
+        # (the service refuses one whole upload as `raced`, to be sent again), and were no faster on 2 cores.
         for institution, rows in plan.items():
             rng.shuffle(rows)
             ordinary = [r for r in rows if r.kind is None]  # a walk-in's refusal is the request's (no row codes)
@@ -239,49 +251,64 @@ class Simulation:
         accepted: list[Enrolment],
         phase: str | None = None,
     ) -> None:
-        """A few walk-ins enrolled one by one, the rest as bulk uploads; every answer is counted."""
+        """A few walk-ins enrolled one by one (several in flight), the rest as bulk uploads; every answer is
+        counted, and the accepted ones are added to `accepted` in the order of `singles` then `rows`."""
 
-        async def walk_in(planned: Planned) -> None:
-            answer = await self.http.post(
-                f"{self.at.enrollment}/enrollments",
-                json=planned.row,
-                headers={**self._key(institution), "Idempotency-Key": str(uuid.uuid4())},
+        async def walk_in(planned: Planned, slot: list[Answer]) -> None:
+            answer = await self._enrolling(
+                f"{self.at.enrollment}/enrollments", {**self._key(institution)}, json=planned.row
             )
             self.sent.single_requests += 1
             if answer.status_code == 201:
-                self._answered(planned, institution, accepted, answer.json())
+                slot.append((planned, answer.json(), None))
             else:
-                self._answered(planned, institution, accepted, None, answer.json()["error"]["code"])
+                slot.append((planned, None, answer.json()["error"]["code"]))
             if phase:
                 self.step(phase, 1, None)
 
-        await in_parallel([walk_in(p) for p in singles])
-        chosen = {id(p) for p in singles}
-        bulk = [p for p in rows if id(p) not in chosen]
-        for part in chunks(bulk, CHUNK):
-            answer = await self.http.post(
-                f"{self.at.enrollment}/cohorts",
-                content="\n".join(json.dumps(p.row) for p in part),
-                headers={
-                    **self._key(institution),
-                    "Content-Type": "application/x-ndjson",
-                    "Idempotency-Key": str(uuid.uuid4()),
-                },
-            )
+        async def upload(part: list[Planned], slot: list[Answer]) -> None:
+            async with self.uploads:
+                answer = await self._enrolling(
+                    f"{self.at.enrollment}/cohorts",
+                    {**self._key(institution), "Content-Type": "application/x-ndjson"},
+                    content="\n".join(json.dumps(p.row) for p in part),
+                )
             if answer.status_code == 403:  # the whole upload refused (a suspended institution): every row is
-                for planned in part:
-                    self._answered(planned, institution, accepted, None, answer.json()["error"]["code"])
-                continue
+                code = answer.json()["error"]["code"]
+                slot.extend((planned, None, code) for planned in part)
+                return
             if answer.status_code != 200:
                 raise RuntimeError(f"POST /cohorts answered {answer.status_code}: {answer.text[:500]}")
             for planned, outcome in zip(part, answer.json()["results"], strict=True):
                 if outcome["accepted"]:
                     made = {"id": outcome["enrollment_id"], "trainee_id": outcome["trainee_id"]}
-                    self._answered(planned, institution, accepted, made)
+                    slot.append((planned, made, None))
                 else:
-                    self._answered(planned, institution, accepted, None, outcome["error"]["code"])
+                    slot.append((planned, None, outcome["error"]["code"]))
             if phase:
                 self.step(phase, len(part), None)
+
+        chosen = {id(p) for p in singles}
+        parts = list(chunks([p for p in rows if id(p) not in chosen], CHUNK))
+        answers: list[list[Answer]] = [[] for _ in range(len(singles) + len(parts))]
+        # the walk-ins first, as at the counter, then the uploads one after the other (see _enrol)
+        await in_parallel([walk_in(p, slot) for p, slot in zip(singles, answers, strict=False)], gate=self.singles)
+        for part, slot in zip(parts, answers[len(singles) :], strict=True):
+            await upload(part, slot)
+        for slot in answers:  # counted in a fixed order, whatever order the answers came in
+            for planned, made, code in slot:
+                self._answered(planned, institution, accepted, made, code)
+
+    async def _enrolling(self, url: str, headers: dict[str, str], **body: Any) -> httpx.Response:
+        """An enrolment request; refused as `raced` (another request, e.g. another institution's upload in
+        flight at the same time, enrolled the same person in the same tier: nothing was enrolled), it is sent
+        again as a new request, and then answered as if it had come second."""
+        for attempt in range(RACED_RETRIES + 1):
+            answer = await self.http.post(url, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, **body)
+            if answer.status_code != 409 or answer.json().get("error", {}).get("code") != "raced":
+                break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        return answer
 
     def _answered(
         self,
@@ -312,17 +339,26 @@ class Simulation:
         if not ours:
             return
         by_sender: dict[str, list[Planned]] = {}
+        # the candidates, built once per pool (not once per hostile row: ~100k candidates x ~500 rows)
+        pools: dict[tuple[bool, bool], list[tuple[Person, Enrolment | None]]] = {}
+
+        def candidates(passed: bool, lowercase_x: bool) -> list[tuple[Person, Enrolment | None]]:
+            if (passed, lowercase_x) not in pools:
+                pool: list[tuple[Person, Enrolment | None]] = (
+                    [(p, None) for p in passers]  # e.g. a basic passer back in basic
+                    if passed
+                    else [(e.person, e) for e in ours]
+                )
+                if lowercase_x:  # only numbers ending in X have one
+                    pool = [c for c in pool if c[0].id_number.endswith("X")] or pool
+                pools[(passed, lowercase_x)] = pool
+            return pools[(passed, lowercase_x)]
+
         count = hostile.share(len(ours), self.size.hostile_rate / 2, max(len(kinds), len(hostile.FORMS)))
         for number in range(count):
             kind, form = kinds[number % len(kinds)], hostile.FORMS[number % len(hostile.FORMS)]
-            pool: list[tuple[Person, Enrolment | None]] = (
-                [(p, None) for p in passers]  # e.g. a basic passer back in basic
-                if kind == "respelled, a tier already passed"
-                else [(e.person, e) for e in ours]
-            )
-            if form == "lowercase x":  # only numbers ending in X have one
-                pool = [c for c in pool if c[0].id_number.endswith("X")] or pool
-            person, enrolment = rng.choice(pool)
+            passed_already = kind == "respelled, a tier already passed"
+            person, enrolment = rng.choice(candidates(passed_already, form == "lowercase x"))
             if enrolment is None:
                 send_tier, starts_on, sender = TIERS[index - 1], start_date(rng), rng.choice(names)
             else:
@@ -337,8 +373,7 @@ class Simulation:
             row["id_number"] = hostile.respell(person.id_number, form, rng)
             self.sent.respelled[form] += 1
             by_sender.setdefault(sender, []).append(Planned(person, row, kind))
-        for sender, rows in by_sender.items():
-            await self._send(sender, rows, rows[:1], accepted)
+        await asyncio.gather(*(self._send(sender, rows, rows[:1], accepted) for sender, rows in by_sender.items()))
 
     def _accepted(
         self, answer: dict[str, Any], person: Person | None, institution: str, tier: str, row: dict[str, object]
@@ -353,7 +388,11 @@ class Simulation:
         )
 
     async def _finish(self, tier: str, enrolments: list[Enrolment]) -> list[Person]:
-        """Some withdraw; the rest finish their course, most passing. Returns who passed."""
+        """Some withdraw; the rest finish their course, most passing. Returns who passed.
+
+        The withdrawals (a request each) go out while the completions are uploaded (several uploads at once);
+        the institution suspended mid-run has its withdrawals through before its suspension, and reports its
+        completions while suspended, alongside the others'."""
         rng = self.rng
         passers: list[Person] = []
         enrolments = await self._bad_completions(tier, [e for e in enrolments if e.tier == tier], passers)
@@ -372,7 +411,6 @@ class Simulation:
             self.sent.withdrawn[tier] += 1
             self.step(f"finish {tier}", 1, None)
 
-        await in_parallel([withdraw(e) for e in leaving])
         by_institution: dict[str, list[tuple[Enrolment, dict[str, object]]]] = {}
         for enrolment in staying:
             passed = rng.random() >= self.size.fail_rate
@@ -387,26 +425,44 @@ class Simulation:
             by_institution.setdefault(enrolment.institution, []).append((enrolment, row))
         hostile_run = tier == "professional" and self.size.hostile_rate > 0
         suspended = self._to_suspend(by_institution) if hostile_run else None
-        for institution in sorted(by_institution, key=lambda name: name == suspended):  # the suspended one last
-            if institution == suspended:
-                await self._suspend(institution, sum(e.institution == institution for e in leaving))
-            for part in chunks(by_institution[institution], CHUNK):
+
+        async def report(institution: str, part: list[tuple[Enrolment, dict[str, object]]]) -> None:
+            async with self.uploads:
                 result = await self._call(
                     "POST",
                     f"{self.at.enrollment}/completions",
                     content="\n".join(json.dumps(r) for _, r in part),
                     headers={**self._key(institution), "Content-Type": "application/x-ndjson"},
                 )
-                for (enrolment, row), outcome in zip(part, result["results"], strict=True):
-                    if not outcome["accepted"]:
-                        raise RuntimeError(f"completion refused: {outcome['error']}")
-                    self._completed(enrolment, row, passers)
-                    if institution == suspended and self.sent.suspension is not None:
-                        self.sent.suspension.passed += bool(row["passed"])
-                        self.sent.suspension.failed += not row["passed"]
-                self.step(f"finish {tier}", len(part), None)
-        if suspended is not None:
+            for (_, row), outcome in zip(part, result["results"], strict=True):
+                if not outcome["accepted"]:
+                    raise RuntimeError(f"completion refused: {outcome['error']}")
+                if institution == suspended and self.sent.suspension is not None:
+                    self.sent.suspension.passed += bool(row["passed"])
+                    self.sent.suspension.failed += not row["passed"]
+            self.step(f"finish {tier}", len(part), None)
+
+        async def suspend_then_report(institution: str) -> None:
+            """Its withdrawals through, the institution is suspended, reports its completions, is reinstated."""
+            withdrawing = [e for e in leaving if e.institution == institution]
+            await in_parallel([withdraw(e) for e in withdrawing], gate=self.singles)
+            await self._suspend(institution, len(withdrawing))
+            await asyncio.gather(*(report(institution, part) for part in chunks(by_institution[institution], CHUNK)))
             await self._while_suspended_then_reinstate()
+
+        await asyncio.gather(
+            in_parallel([withdraw(e) for e in leaving if e.institution != suspended], gate=self.singles),
+            *(
+                report(institution, part)
+                for institution in by_institution
+                if institution != suspended
+                for part in chunks(by_institution[institution], CHUNK)
+            ),
+            *([suspend_then_report(suspended)] if suspended is not None else []),
+        )
+        for institution in sorted(by_institution, key=lambda name: name == suspended):  # in a fixed order
+            for enrolment, row in by_institution[institution]:
+                self._completed(enrolment, row, passers)
         return passers
 
     def _completed(self, enrolment: Enrolment, row: dict[str, object], passers: list[Person]) -> None:
@@ -443,13 +499,18 @@ class Simulation:
             by_sender.setdefault(sender, []).append((enrolment, row, kind))
         refused: list[Enrolment] = []
         finished: set[str] = set()
-        for sender, rows in by_sender.items():
-            result = await self._call(
-                "POST",
-                f"{self.at.enrollment}/completions",
-                content="\n".join(json.dumps(r) for _, r, _ in rows),
-                headers={**self._key(sender), "Content-Type": "application/x-ndjson"},
-            )
+
+        async def report(sender: str, rows: list[tuple[Enrolment, dict[str, object], str]]) -> Any:
+            async with self.uploads:
+                return await self._call(
+                    "POST",
+                    f"{self.at.enrollment}/completions",
+                    content="\n".join(json.dumps(r) for _, r, _ in rows),
+                    headers={**self._key(sender), "Content-Type": "application/x-ndjson"},
+                )
+
+        results = await asyncio.gather(*(report(sender, rows) for sender, rows in by_sender.items()))
+        for rows, result in zip(by_sender.values(), results, strict=True):
             for (enrolment, row, kind), outcome in zip(rows, result["results"], strict=True):
                 if outcome["accepted"]:  # a product bug: counted as what it is, and the checks say so
                     self.sent.hostile[(kind, "accepted")] += 1
@@ -469,7 +530,7 @@ class Simulation:
             )
             still_open += found["status"] == "open"
 
-        await in_parallel([look(e) for e in refused])
+        await in_parallel([look(e) for e in refused], gate=self.singles)
         rows_refused, found_open = self.sent.completions_refused_then_open
         self.sent.completions_refused_then_open = (rows_refused + len(refused), found_open + still_open)
         return [e for e in enrolments if e.id not in finished]

@@ -14,7 +14,7 @@ from plan_events.enrollment import (
     TierCompleted,
     TraineeEnrolled,
 )
-from plan_events.envelope import Event
+from plan_events.envelope import TEXT_CHECKED, UNSAFE_TEXT, Event
 from plan_events.funding import SubsidyApproved, SubsidyRejected, SubsidyReversed
 from plan_events.talent_card import GreenCardEligible
 
@@ -77,16 +77,34 @@ def _depth(value: object) -> int:
     return deepest
 
 
+_DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant)
+"""One decoder for every call: `json.loads(..., parse_int=...)` built a new one (and its scanner) each time."""
+
+
 def load_json(raw: bytes | str) -> object:
     """json.loads with bounds: raises ValueError (with the reason) for bad UTF-8, bad JSON, huge integers,
     NaN/Infinity, and nesting deeper than MAX_DEPTH or than the parser's recursion limit."""
+    return _load(raw)[0]
+
+
+def _load(raw: bytes | str) -> tuple[object, str]:
+    """`load_json`, and the text it parsed."""
     try:
-        value = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+        if isinstance(raw, str):  # what json.loads does before it decodes, with the same errors
+            if raw.startswith("\ufeff"):
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+            text = raw
+        else:  # an object's `{` then a non-zero byte is what json.detect_encoding calls UTF-8, without the call
+            utf8 = raw[:1] == b"{" and raw[1:2] != b"\x00"
+            text = raw.decode("utf-8" if utf8 else json.detect_encoding(raw), "surrogatepass")
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{type(error).__name__}: {str(error)[:200]}") from error
-    if _depth(value) > MAX_DEPTH:
+    # each level of nesting opens with a `{` or `[` of the text (counting those inside strings too only
+    # overcounts): with no more of them than MAX_DEPTH the value cannot be deeper, and is not walked
+    if text.count("{") + text.count("[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    return value
+    return value, text
 
 
 def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS, topic: str | None = None) -> Event:
@@ -95,7 +113,7 @@ def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS, topic:
     Whatever the bytes, only these three errors come out: bad UTF-8, bad JSON, huge integers, NaN,
     nesting deeper than the C parser's recursion limit or than MAX_DEPTH are all `Undecodable`."""
     try:
-        body = load_json(raw or b"")
+        body, text = _load(raw or b"")
     except ValueError as error:
         raise Undecodable(f"not JSON: {error}") from error
     if not isinstance(body, dict):
@@ -106,8 +124,13 @@ def decode(raw: bytes | None, expected: tuple[type[Event], ...] = EVENTS, topic:
         raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{repr(version)[:20]}")
     if topic is not None and model.topic != topic:  # each type has its topic: elsewhere it is not that event
         raise UnknownEvent(f"a {model.topic} event does not belong on topic {topic[:100]!r}")
+    # every string of the body is a piece of the text, unless it holds an escape: with no backslash and no unsafe
+    # character in the whole text, no field can hold one, and the model does not look again field by field. The
+    # parser refuses raw control characters in strings (and outside them allows only tab, LF, CR), so of an ASCII
+    # text only DEL is left to look for
+    checked = "\\" not in text and "\x7f" not in text and (text.isascii() or UNSAFE_TEXT.search(text) is None)
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, context=TEXT_CHECKED if checked else None)
     except ValidationError as error:
         fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         raise InvalidEvent(f"invalid {kind} v{version}: {fields}"[:MAX_REASON]) from error

@@ -21,7 +21,9 @@ class RuntimeSettings(BaseSettings):
     db_schema: str = Field(description="The schema this service owns")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     consumer_group: str | None = Field(default=None, description="defaults to the service name")
-    relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    relay_batch_size: int = Field(
+        default=5000, ge=1, le=10_000, description="rows the relay claims, publishes and marks per pass"
+    )
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     retry_max_seconds: float = Field(default=10.0, gt=0, description="cap of transient back-off")

@@ -5,6 +5,7 @@ unit of work's transaction, or the in-memory fake in the unit tests). It refuses
 """
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -43,7 +44,7 @@ from plan_events import (
     TraineeEnrolled,
 )
 from plan_events.calendar import plan_today
-from plan_events.identity import birth_date, pseudonymise
+from plan_events.identity import Pseudonym, birth_date, pseudonymise
 from plan_runtime.errors import DomainError, NotFound
 
 SOURCE = "enrollment"
@@ -59,6 +60,19 @@ class RowResult:
     enrollment_id: UUID | None = None
     trainee_id: str | None = None
     error: DomainError | None = None
+
+
+def _pseudonyms(numbers: Sequence[str], key: bytes) -> list[Pseudonym]:
+    """`pseudonymise` of numbers the request model already put in canonical form (`IdNumber`): the same keyed
+    hash of the same text, without parsing and checking each number a second time (that was a third of a
+    cohort's rules). The first number also goes through `pseudonymise` itself: the two can never drift apart."""
+    found = []
+    for number in numbers:
+        digest = hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+        found.append(Pseudonym(f"tr-{digest[:24]}", digest, f"{number[:6]}********{number[14:]}"))
+    if found and pseudonymise(numbers[0], key) != found[0]:
+        raise AssertionError("the pseudonym of a canonical ID number differs from plan_events.identity's")
+    return found
 
 
 def only(results: list[RowResult]) -> RowResult:
@@ -96,7 +110,9 @@ async def _enrol_once(
     refusal = decide_standing(await store.institution(institution_id, lock="share"))  # a suspension waits
     if refusal is not None:
         raise refusal
-    people = {i: pseudonymise(r.id_number, pii_key) for i, r in enumerate(rows) if isinstance(r, EnrolRequest)}
+    valid = [i for i, r in enumerate(rows) if isinstance(r, EnrolRequest)]
+    numbers = [rows[i].id_number for i in valid]  # type: ignore[union-attr]
+    people = dict(zip(valid, _pseudonyms(numbers, pii_key), strict=True))
     histories = await store.histories([p.trainee_id for p in people.values()])
     now, today = datetime.now(UTC), plan_today()
     caller = f"institution:{institution_id}"
@@ -120,7 +136,7 @@ async def _enrol_once(
                 lookups.append(AuditNote(caller, "identity_lookup", person.trainee_id, f"{row.tier}: {refusal.code}"))
             continue
         histories[person.trainee_id].enrol(row.tier, institution_id)
-        if row.tier.prerequisite is not None:  # accepting it reveals a passed course, perhaps elsewhere
+        if _PREREQUISITE[row.tier] is not None:  # accepting it reveals a passed course, perhaps elsewhere
             lookups.append(AuditNote(caller, "identity_lookup", person.trainee_id, f"{row.tier}: accepted"))
         enrolment = NewEnrollment(
             id=uuid4(),
@@ -141,7 +157,13 @@ async def _enrol_once(
                 subject=person.trainee_id,
                 occurred_at=now,
                 enrollment_id=enrolment.id,
-                **{k: getattr(enrolment, k) for k in _ENROLLED},
+                trainee_id=person.trainee_id,
+                institution_id=institution_id,
+                tier=row.tier,
+                target_group=row.target_group,
+                mode=row.mode,
+                starts_on=row.starts_on,
+                niche=row.niche,
             )
         )
         results.append(RowResult(index + 1, True, enrolment.id, person.trainee_id))
@@ -153,8 +175,7 @@ async def _enrol_once(
     return results
 
 
-# the facts of an enrolment its announcement carries, by the same names
-_ENROLLED = ("trainee_id", "institution_id", "tier", "target_group", "mode", "starts_on", "niche")
+_PREREQUISITE = {tier: tier.prerequisite for tier in Tier}
 
 
 async def complete(
@@ -169,6 +190,7 @@ async def complete(
     now, today = datetime.now(UTC), plan_today()
     results: list[RowResult] = []
     completions: list[Completion] = []
+    done: set[UUID] = set()  # completed by an earlier row: a second row for the same enrolment is refused
     for number, item in enumerate(items, start=1):
         if isinstance(item, RowError):
             results.append(RowResult(item.row, False, error=item.refusal()))
@@ -177,13 +199,18 @@ async def complete(
         refusal = (
             enrollment_not_found(item.enrollment_id)
             if enrolment is None
-            else decide_completion(enrolment.status, enrolment.starts_on, item.completed_on, policy, today)
+            else decide_completion(
+                EnrollmentStatus.COMPLETED if item.enrollment_id in done else enrolment.status,
+                enrolment.starts_on,
+                item.completed_on,
+                policy,
+                today,
+            )
         )
         if refusal is not None or enrolment is None:
             results.append(RowResult(number, False, item.enrollment_id, error=refusal))
             continue
-        # a second row for the same enrolment is refused
-        found[item.enrollment_id] = replace(enrolment, status=EnrollmentStatus.COMPLETED)
+        done.add(item.enrollment_id)
         completions.append(Completion(item.enrollment_id, item.completed_on, item.passed, item.outcome))
         store.publish(
             TierCompleted.create(

@@ -4,9 +4,11 @@ Rows come back typed (domain.py, ports.py); driver errors are translated here in
 """
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import operator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import fields
 from datetime import date
+from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -41,12 +43,25 @@ from plan_runtime.read_audit import record_reads
 from plan_runtime.unit import Unit
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 ENROLLMENT = "SELECT e.*, t.id_masked FROM enrollments e JOIN trainees t USING (trainee_id)"
 
 
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _getter(kind: type) -> Callable[[Any], tuple[Any, ...]]:
+    if kind not in _GETTERS:
+        names = [f.name for f in fields(kind)]
+        get = operator.attrgetter(*names)
+        _GETTERS[kind] = get if len(names) > 1 else lambda row: (get(row),)
+    return _GETTERS[kind]
+
+
 def _values(row: Any) -> tuple[Any, ...]:
-    """A dataclass's fields in order (no deep copy, unlike `astuple`: a cohort has thousands of rows)."""
-    return tuple(getattr(row, f.name) for f in fields(row))
+    """A dataclass's fields in order (no deep copy, unlike `astuple`: a cohort has thousands of rows; one C call
+    per row, the field names looked up once per class)."""
+    return _getter(type(row))(row)
 
 
 def _row(kind: type[T], row: asyncpg.Record) -> T:
@@ -65,6 +80,19 @@ def _institution(row: asyncpg.Record) -> Institution:
     )
 
 
+def _members(*kinds: type[StrEnum]) -> dict[type[StrEnum], dict[str, StrEnum]]:
+    return {kind: {member.value: member for member in kind} for kind in kinds}
+
+
+# a completion upload reads back thousands of enrolments: a dict lookup per column, not an enum call
+_MEMBERS = _members(Tier, TargetGroup, Mode, EnrollmentStatus, Outcome)
+
+
+def _member(kind: type[E], value: str) -> E:
+    found = _MEMBERS[kind].get(value)
+    return kind(value) if found is None else found  # type: ignore[return-value]  # an unknown value raises as before
+
+
 def _enrollment(row: asyncpg.Record) -> Enrollment:
     outcome = row["outcome"]
     return Enrollment(
@@ -72,15 +100,15 @@ def _enrollment(row: asyncpg.Record) -> Enrollment:
         trainee_id=row["trainee_id"],
         id_masked=row["id_masked"],
         institution_id=row["institution_id"],
-        tier=Tier(row["tier"]),
-        target_group=TargetGroup(row["target_group"]),
-        mode=Mode(row["mode"]),
+        tier=_member(Tier, row["tier"]),
+        target_group=_member(TargetGroup, row["target_group"]),
+        mode=_member(Mode, row["mode"]),
         starts_on=row["starts_on"],
         niche=row["niche"],
-        status=EnrollmentStatus(row["status"]),
+        status=_member(EnrollmentStatus, row["status"]),
         completed_on=row["completed_on"],
         passed=row["passed"],
-        outcome=None if outcome is None else Outcome(outcome),
+        outcome=None if outcome is None else _member(Outcome, outcome),
         withdrawn_reason=row["withdrawn_reason"],
         policy_version=row["policy_version"],
         created_at=row["created_at"],
@@ -183,10 +211,10 @@ class PostgresStore(Unit):
         await record_reads(self.conn, actor, route, people)
 
     async def count_intake(self, institution_id: UUID, day: date, rows: int, refused: int) -> None:
+        """One row per request, summed on read: concurrent uploads of one institution never wait on each other
+        (an upsert of one counter row per day held each one's row lock until it committed)."""
         await self.conn.execute(
-            """INSERT INTO daily_intake (institution_id, day, rows, refused) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (institution_id, day) DO UPDATE
-               SET rows = daily_intake.rows + EXCLUDED.rows, refused = daily_intake.refused + EXCLUDED.refused""",
+            "INSERT INTO intake_counts (institution_id, day, rows, refused) VALUES ($1, $2, $3, $4)",
             institution_id,
             day,
             rows,
@@ -195,10 +223,16 @@ class PostgresStore(Unit):
 
     async def flagged(self, share: float, min_rows: int, since: date) -> list[FlaggedDay]:
         rows = await self.conn.fetch(
-            """SELECT d.institution_id, i.name, i.status, d.day, d.rows, d.refused,
+            """WITH days AS (
+                   SELECT institution_id, day, sum(rows)::int AS rows, sum(refused)::int AS refused
+                   FROM (SELECT institution_id, day, rows, refused FROM intake_counts WHERE day >= $3
+                         UNION ALL  -- counted before 0005_intake_per_request
+                         SELECT institution_id, day, rows, refused FROM daily_intake WHERE day >= $3) AS counted
+                   GROUP BY institution_id, day)
+               SELECT d.institution_id, i.name, i.status, d.day, d.rows, d.refused,
                       round(d.refused::numeric / d.rows, 4)::float8 AS refused_share
-               FROM daily_intake d JOIN institutions i ON i.id = d.institution_id
-               WHERE d.day >= $3 AND d.rows >= $2 AND d.refused > d.rows * $1::float8
+               FROM days d JOIN institutions i ON i.id = d.institution_id
+               WHERE d.rows >= $2 AND d.refused > d.rows * $1::float8
                ORDER BY d.day DESC, refused_share DESC, i.name""",
             share,
             min_rows,
