@@ -22,6 +22,7 @@ Reading the plan's topics (for the copy) takes `flock /tmp/plan-services.lock` l
 import asyncio
 import json
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -195,9 +196,9 @@ def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
             uuid.UUID(body["event_id"])
             if body.get("enrollment_id") is not None:
                 uuid.UUID(body["enrollment_id"])
-            if not isinstance(body.get("type"), str):
-                raise TypeError("no event type")
-        except (ValueError, TypeError, KeyError, AttributeError):
+            if not isinstance(body.get("type"), str) or not EVENT_TYPE.fullmatch(body["type"]):
+                raise TypeError("no event type")  # fuzz traffic: NUL, lone surrogates, numbers
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue  # funding parks such a record as a dead letter; here it is only counted as read
         records.append(record)
         bodies.append(body)
@@ -308,8 +309,8 @@ async def consume(topic: str, schema: str, total: int, batch: int) -> tuple[floa
             try:  # a reader that died or records that never come must not hang the benchmark
                 prepared, count = await asyncio.wait_for(queue.get(), STALL_SECONDS)
             except TimeoutError:
-                if reader.done() and reader.exception():
-                    raise RuntimeError("the raw baseline's reader failed") from reader.exception()
+                if reader.done() and (failure := reader.exception()):
+                    raise RuntimeError(f"the raw baseline's reader failed: {failure!r}"[:300]) from failure
                 raise RuntimeError(f"no records for {STALL_SECONDS}s: {done:,} of {total:,} consumed") from None
             new, _ = await apply_batch(conn, schema, group, prepared)
             await consumer.commit(prepared.offsets)
@@ -323,6 +324,7 @@ async def consume(topic: str, schema: str, total: int, batch: int) -> tuple[floa
 
 
 STALL_SECONDS = 60
+EVENT_TYPE = re.compile(r"[a-z][a-z-]{0,63}")
 
 
 async def run(messages: int | None, batch: int, synthetic: bool = False) -> Result:
