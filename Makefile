@@ -16,7 +16,7 @@ setup: $(STAMP)  ## create .venv and install the pinned packages (idempotent)
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt -e shared -e services/enrollment -e services/funding -e services/talent-card -e .
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt -e shared -e services/enrollment -e services/funding -e services/talent-card -e services/portal -e .
 	touch $@
 
 infra: setup  ## start PostgreSQL and Kafka (idempotent), create schemas, roles and topics
@@ -51,7 +51,7 @@ stop:  ## stop services, Kafka and PostgreSQL (data kept in .local/)
 lint: setup  ## ruff and mypy --strict
 	$(BIN)/python -m ruff check shared services tests infra simulation benchmarks
 	$(BIN)/python -m ruff format --check shared services tests infra simulation benchmarks
-	$(BIN)/python -m mypy shared/src services/enrollment/src services/funding/src services/talent-card/src
+	$(BIN)/python -m mypy shared/src services/enrollment/src services/funding/src services/talent-card/src services/portal/src
 
 test: infra  ## everything: lint, unit, integration and end-to-end tests against the real broker and database
 	$(MAKE) --no-print-directory lint

@@ -25,7 +25,7 @@ from infra.paths import LOCAL, LOGS
 
 PORT = int(os.environ.get("PLAN_PG_PORT", "5432"))
 DATABASE = "talentplan"
-SERVICES = {"enrollment": "ENROLLMENT", "funding": "FUNDING", "talent_card": "TALENT_CARD"}
+SERVICES = {"enrollment": "ENROLLMENT", "funding": "FUNDING", "talent_card": "TALENT_CARD", "portal": "PORTAL"}
 MIGRATOR = "plan_migrator"  # owns every service schema and applies the migrations; no service runs as it
 OUTSIDE = Path("/var/tmp")
 SOCKET_PATH_MAX = 100  # a unix socket's path has room for 107 bytes

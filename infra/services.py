@@ -18,12 +18,15 @@ SERVICES = {  # name: (python package, schema, port)
     "enrollment": ("enrollment", "enrollment", PORT_BASE + 1),
     "funding": ("funding", "funding", PORT_BASE + 2),
     "talent-card": ("talent_card", "talent_card", PORT_BASE + 3),
+    "portal": ("portal", "portal", PORT_BASE + 4),  # the web pages; it calls the others with the caller's key
 }
+APIS = ("enrollment", "funding", "talent-card")  # the services with an HTTP API of their own (OpenAPI, keys)
 # Least privilege: the secrets each process gets besides its runtime role's DSN (see its Settings class).
 SECRETS = {
     "enrollment": ("PII_HMAC_KEY", "BUREAU_API_KEY"),
     "funding": ("FINANCE_API_KEY",),
     "talent-card": ("TALENT_OFFICE_API_KEY", "PII_HMAC_KEY", "BUREAU_API_KEY"),  # the Bureau reads its read audit
+    "portal": ("PORTAL_SESSION_SECRET",),  # no role's key: each caller logs in with their own
 }
 
 
@@ -43,6 +46,7 @@ def environment(name: str) -> dict[str, str]:
         # static group membership: a process restarted on this port gets its partitions back at once
         "CONSUMER_INSTANCE_ID": f"{name}-{port}",
         **{k: values[k] for k in SECRETS[name]},
+        **({f"{n.upper().replace('-', '_')}_URL": url(n) for n in SERVICES if n != name} if name == "portal" else {}),
     }
 
 

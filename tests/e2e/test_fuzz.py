@@ -92,7 +92,7 @@ TOPICS = sorted({model.topic for models in CONSUMERS.values() for model in model
 READERS = {
     topic: [name for name, models in CONSUMERS.items() if topic in {m.topic for m in models}] for topic in TOPICS
 }
-SCHEMAS = {name: schema for name, (_, schema, _) in services.SERVICES.items()}
+SCHEMAS = {name: services.SERVICES[name][1] for name in services.APIS}
 INSTITUTIONS = [uuid.uuid4() for _ in range(3)]  # the fuzz's valid events never touch the institutions checked after
 
 
@@ -170,15 +170,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             pytest.fail("the fuzz tier runs the services on the local infrastructure (`make fuzz`, `make test`)")
         postgres.fresh_database(FUZZ_DATABASE)
         run = uuid.uuid4().hex[:6]
-        groups = {name: f"{name}-fuzz-{run}" for name in services.SERVICES}
+        groups = {name: f"{name}-fuzz-{run}" for name in services.APIS}
         for name, models in CONSUMERS.items():
             asyncio.run(group_starts_at_end(infra.kafka, groups[name], *{m.topic for m in models}))
-        ports = {name: _free_port() for name in services.SERVICES}
+        ports = {name: _free_port() for name in services.APIS}
         fleet = Fleet(infra.kafka, run, ports, groups, tmp_path_factory.mktemp("fuzz-logs"))
         try:
-            for name in services.SERVICES:
+            for name in services.APIS:
                 fleet.start(name)
-            for name in services.SERVICES:
+            for name in services.APIS:
                 fleet.wait_ready(name)
             yield fleet
         finally:
@@ -779,7 +779,7 @@ async def readiness(fleet: Fleet, problems: dict[str, str]) -> dict[str, int | s
     """Each service's GET /health/ready status; the last problems a service reported are kept in `problems`."""
     answers: dict[str, int | str] = {}
     async with httpx.AsyncClient(timeout=5) as http:
-        for name in services.SERVICES:
+        for name in services.APIS:
             try:
                 answer = await http.get(f"{fleet.url(name)}/health/ready")
                 answers[name] = answer.status_code

@@ -126,7 +126,7 @@ class Operation:
 
 
 def operations() -> Iterator[Operation]:
-    for name in services.SERVICES:
+    for name in services.APIS:
         document = httpx.get(f"{services.url(name)}/openapi.json", timeout=30).json()
         for path, item in document["paths"].items():
             for method, spec in item.items():

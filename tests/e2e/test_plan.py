@@ -20,6 +20,7 @@ from plan_events import (
     TierCompleted,
     TraineeEnrolled,
 )
+from portal.projection import consumes as portal_consumes
 from simulation import hostile
 from simulation.__main__ import endpoints
 from simulation.chaos import Chaos
@@ -45,6 +46,7 @@ INPUTS = {
         InstitutionReinstated.topic,
     ),
     "talent-card": (TierCompleted.topic, SubsidyApproved.topic, SubsidyReversed.topic),
+    "portal": tuple(sorted({model.topic for model in portal_consumes()})),
 }
 
 

@@ -71,12 +71,13 @@ def keys() -> Iterator[dict[str, str]]:
         postgres.fresh_database(DATABASE)
         run = uuid.uuid4().hex[:6]
         try:
-            for name, (_, schema, _) in services.SERVICES.items():
+            for name in services.APIS:
+                _, schema, _ = services.SERVICES[name]
                 group = f"{name}-schemathesis-{run}"
                 if INPUTS[name]:
                     asyncio.run(group_starts_at_end(infra.kafka, group, *INPUTS[name]))
                 services.start(name, {"DATABASE_URL": postgres.service_url(schema, DATABASE), "CONSUMER_GROUP": group})
-            for name in services.SERVICES:
+            for name in services.APIS:
                 services.wait_healthy(name)
             role_keys = secrets.load()
             bureau = {"X-API-Key": role_keys["BUREAU_API_KEY"]}
@@ -108,7 +109,7 @@ RUNS = [
     Run("talent-card", "talent office", "talent office"),
     *(
         Run(name, role, None if role == "no key" else "wrong")
-        for name in services.SERVICES
+        for name in services.APIS
         for role in ("no key", "wrong key")
     ),
 ]

@@ -19,6 +19,7 @@ SERVICES = {
     "enrollment": ("enrollment", "enrollment"),
     "funding": ("funding", "funding"),
     "talent_card": ("talent_card", "talent-card"),
+    "portal": ("portal", "portal"),
 }
 
 

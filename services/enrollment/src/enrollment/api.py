@@ -214,6 +214,13 @@ def institution_router() -> APIRouter:
             lambda store: summarised(handlers.complete(store, who.id, rows, policy)),
         )
 
+    @router.get("/institution", summary="The caller's own institution: its name, mode and status")
+    async def own_institution(who: Caller, store: UnitOfWork) -> InstitutionView:
+        found = await store.institution(who.id)
+        if found is None:  # a key outlives nothing: institutions are never deleted
+            raise institution_not_found(who.id)
+        return InstitutionView.model_validate(found, from_attributes=True)
+
     @router.get("/enrollments", summary="The institution's own enrolments", responses=PAGED)
     async def listing(
         response: Response,

@@ -1,0 +1,256 @@
+"""Every SQL statement of the `portal` schema: the read model's upserts and queries, sessions, uploads."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from plan_events import (
+    EnrollmentWithdrawn,
+    Event,
+    GreenCardEligible,
+    InstitutionReinstated,
+    InstitutionSuspended,
+    SubsidyApproved,
+    SubsidyRejected,
+    SubsidyReversed,
+    TierCompleted,
+    TraineeEnrolled,
+)
+from plan_runtime.db import Connection
+from plan_runtime.unit import Unit
+
+
+@dataclass(frozen=True)
+class Session:
+    role: str  # bureau | finance | talent_office | institution
+    institution_id: UUID | None
+    institution_name: str | None
+    key_sealed: bytes
+    csrf: str
+    expires_at: datetime
+
+
+class PortalStore(Unit):
+    def __init__(self, conn: Connection, published: list[Event] | None = None) -> None:
+        super().__init__(conn, published)
+        self._bumped = False
+
+    # --- the projection (written by portal.projection only) -------------------------------------------------
+
+    async def bump_version(self) -> None:
+        if not self._bumped:
+            await self.conn.execute("UPDATE read_model_version SET version = version + 1, changed_at = now() WHERE id")
+            self._bumped = True
+
+    async def enrolled(self, e: TraineeEnrolled) -> None:
+        await self.conn.execute(
+            """INSERT INTO enrolments (enrollment_id, institution_id, tier, target_group, starts_on)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (enrollment_id) DO UPDATE
+                   SET target_group = EXCLUDED.target_group, starts_on = EXCLUDED.starts_on""",
+            e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value, e.starts_on,
+        )  # fmt: skip
+
+    async def completed(self, e: TierCompleted) -> None:
+        await self.conn.execute(
+            """INSERT INTO enrolments (enrollment_id, institution_id, tier, target_group, status, completed_on,
+                                      outcome)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (enrollment_id) DO UPDATE
+                   SET status = EXCLUDED.status, completed_on = EXCLUDED.completed_on, outcome = EXCLUDED.outcome,
+                       target_group = coalesce(enrolments.target_group, EXCLUDED.target_group), changed_at = now()""",
+            e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value,
+            "passed" if e.passed else "failed", e.completed_on, e.outcome.value if e.outcome else None,
+        )  # fmt: skip
+
+    async def withdrawn(self, e: EnrollmentWithdrawn) -> None:
+        await self.conn.execute(
+            """INSERT INTO enrolments (enrollment_id, institution_id, tier, status) VALUES ($1, $2, $3, 'withdrawn')
+               ON CONFLICT (enrollment_id) DO UPDATE SET status = 'withdrawn', changed_at = now()
+                   WHERE enrolments.status = 'open'""",
+            e.enrollment_id, e.institution_id, e.tier.value,
+        )  # fmt: skip
+
+    async def standing(self, e: InstitutionSuspended | InstitutionReinstated) -> None:
+        status = "suspended" if isinstance(e, InstitutionSuspended) else "active"
+        await self.conn.execute(
+            """INSERT INTO institution_standing VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (institution_id) DO UPDATE
+                   SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq, reason = EXCLUDED.reason,
+                       changed_at = EXCLUDED.changed_at
+                   WHERE institution_standing.status_seq < EXCLUDED.status_seq""",
+            e.institution_id, status, e.status_seq, e.reason, e.occurred_at,
+        )  # fmt: skip
+
+    async def decided(self, e: SubsidyApproved | SubsidyRejected) -> None:
+        approved = isinstance(e, SubsidyApproved)
+        await self.conn.execute(
+            """INSERT INTO decisions (enrollment_id, subsidy_id, institution_id, tier, status, amount_yuan, reason,
+                                      policy_version, decided_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (enrollment_id) DO UPDATE
+                   SET subsidy_id = EXCLUDED.subsidy_id, status = EXCLUDED.status,
+                       amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
+                       policy_version = EXCLUDED.policy_version, decided_at = EXCLUDED.decided_at
+                   WHERE decisions.decided_at <= EXCLUDED.decided_at AND decisions.status <> 'approved'""",
+            e.enrollment_id, e.subsidy_id if isinstance(e, SubsidyApproved) else None, e.institution_id,
+            e.tier.value, "approved" if approved else "rejected",
+            e.amount_yuan if isinstance(e, SubsidyApproved) else 0,
+            None if isinstance(e, SubsidyApproved) else e.reason.value, e.policy_version, e.occurred_at,
+        )  # fmt: skip
+
+    async def reversed(self, e: SubsidyReversed) -> None:
+        await self.conn.execute(
+            "INSERT INTO reversals VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subsidy_id) DO NOTHING",
+            e.subsidy_id, e.institution_id, e.tier.value, e.amount_yuan, e.reason, e.occurred_at,
+        )  # fmt: skip
+
+    async def noticed(self, e: GreenCardEligible) -> None:
+        await self.conn.execute(
+            "INSERT INTO notices VALUES ($1, $2, $3, $4) ON CONFLICT (notice_id) DO NOTHING",
+            e.notice_id, e.route.value, e.rule_id, e.occurred_at,
+        )  # fmt: skip
+
+    # --- read model queries shared by the pages -------------------------------------------------------------
+
+    async def version(self) -> int:
+        return int(await self.conn.fetchval("SELECT version FROM read_model_version"))
+
+    async def counts(self, by: str | None = None, institution_id: UUID | None = None) -> list[dict[str, Any]]:
+        """Enrolments counted as enrollment's /progress counts them, by tier and optionally one more column:
+        `target_group`, `institution_id`, `start_month` or `completion_month` (first day of the month)."""
+        column = {
+            None: "NULL::text",
+            "target_group": "target_group",
+            "institution_id": "institution_id::text",
+            "start_month": "date_trunc('month', starts_on)::date::text",
+            "completion_month": "date_trunc('month', completed_on)::date::text",
+        }[by]
+        rows = await self.conn.fetch(
+            f"""SELECT tier, {column} AS key,
+                       count(*) AS enrolled,
+                       count(*) FILTER (WHERE status = 'open') AS open,
+                       count(*) FILTER (WHERE status = 'passed') AS completed,
+                       count(*) FILTER (WHERE status = 'failed') AS failed,
+                       count(*) FILTER (WHERE status = 'withdrawn') AS withdrawn,
+                       count(*) FILTER (WHERE status = 'passed' AND outcome = 'employed') AS employed,
+                       count(*) FILTER (WHERE status = 'passed' AND outcome = 'own_business') AS own_business
+                FROM enrolments
+                WHERE ($1::uuid IS NULL OR institution_id = $1)
+                GROUP BY tier, key ORDER BY key NULLS FIRST, tier""",
+            institution_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def decisions_summary(self, institution_id: UUID | None = None) -> list[dict[str, Any]]:
+        """Decisions by tier and status (a rejection by its reason), with yuan; reversals as their own status."""
+        rows = await self.conn.fetch(
+            """SELECT tier, status, coalesce(reason, '') AS reason, count(*) AS count, sum(amount_yuan) AS yuan
+               FROM decisions WHERE ($1::uuid IS NULL OR institution_id = $1) GROUP BY tier, status, reason
+               UNION ALL
+               SELECT tier, 'reversed', '', count(*), sum(amount_yuan)
+               FROM reversals WHERE ($1::uuid IS NULL OR institution_id = $1) GROUP BY tier
+               ORDER BY 1, 2, 3""",
+            institution_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def approvals_by_day(self) -> list[dict[str, Any]]:
+        """Yuan approved and reversed per day (the decision's time, Asia/Shanghai), for the fund's burn-down."""
+        rows = await self.conn.fetch(
+            """SELECT day, sum(approved) AS approved, sum(reversed) AS reversed FROM (
+                   SELECT (decided_at AT TIME ZONE 'Asia/Shanghai')::date AS day, amount_yuan AS approved,
+                          0 AS reversed FROM decisions WHERE status = 'approved'
+                   UNION ALL
+                   SELECT (reversed_at AT TIME ZONE 'Asia/Shanghai')::date, 0, amount_yuan FROM reversals
+               ) t GROUP BY day ORDER BY day"""
+        )
+        return [dict(r) for r in rows]
+
+    async def institution_decisions(
+        self, institution_id: UUID, status: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        """One institution's decisions, newest first; a reversed approval says so."""
+        rows = await self.conn.fetch(
+            """SELECT d.enrollment_id, d.subsidy_id, d.tier, d.status, d.amount_yuan, d.reason, d.policy_version,
+                      d.decided_at, r.reversed_at, r.reason AS reversal_reason
+               FROM decisions d LEFT JOIN reversals r ON r.subsidy_id = d.subsidy_id
+               WHERE d.institution_id = $1 AND ($2::text IS NULL OR d.status = $2)
+               ORDER BY d.decided_at DESC, d.enrollment_id LIMIT $3 OFFSET $4""",
+            institution_id, status, limit, offset,
+        )  # fmt: skip
+        return [dict(r) for r in rows]
+
+    async def standings(self) -> dict[UUID, dict[str, Any]]:
+        rows = await self.conn.fetch("SELECT * FROM institution_standing")
+        return {r["institution_id"]: dict(r) for r in rows}
+
+    async def notices_by_route(self) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            """SELECT route, date_trunc('month', announced_at AT TIME ZONE 'Asia/Shanghai')::date AS month,
+                      count(*) AS count FROM notices GROUP BY route, month ORDER BY month, route"""
+        )
+        return [dict(r) for r in rows]
+
+    # --- bureau pages' queries (add below) ------------------------------------------------------------------
+
+    # --- finance pages' queries (add below) -----------------------------------------------------------------
+
+    # --- talent office pages' queries (add below) -----------------------------------------------------------
+
+    # --- institution pages' queries (add below) -------------------------------------------------------------
+
+    async def save_upload(
+        self, upload_id: UUID, institution_id: UUID, kind: str, file_name: str, summary: dict[str, Any]
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO uploads (upload_id, institution_id, kind, file_name, summary) VALUES ($1, $2, $3, $4, $5)",
+            upload_id, institution_id, kind, file_name, summary,
+        )  # fmt: skip
+
+    async def upload(self, upload_id: UUID, institution_id: UUID) -> dict[str, Any] | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM uploads WHERE upload_id = $1 AND institution_id = $2", upload_id, institution_id
+        )
+        return None if row is None else dict(row)
+
+    async def uploads(self, institution_id: UUID, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            """SELECT upload_id, kind, file_name, created_at, summary->'accepted' AS accepted,
+                      summary->'refused' AS refused
+               FROM uploads WHERE institution_id = $1 ORDER BY created_at DESC LIMIT $2""",
+            institution_id, limit,
+        )  # fmt: skip
+        return [dict(r) for r in rows]
+
+    # --- public page's queries (add below) ------------------------------------------------------------------
+
+    # --- sessions -------------------------------------------------------------------------------------------
+
+    async def open_session(
+        self, token_hash: bytes, role: str, institution: tuple[UUID, str] | None, key_sealed: bytes, csrf: str,
+        expires_at: datetime,
+    ) -> None:  # fmt: skip
+        await self.conn.execute("DELETE FROM sessions WHERE expires_at < now()")
+        await self.conn.execute(
+            """INSERT INTO sessions (token_hash, role, institution_id, institution_name, key_sealed, csrf,
+                                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            token_hash, role, institution[0] if institution else None, institution[1] if institution else None,
+            key_sealed, csrf, expires_at,
+        )  # fmt: skip
+
+    async def session(self, token_hash: bytes) -> Session | None:
+        row = await self.conn.fetchrow(
+            """SELECT role, institution_id, institution_name, key_sealed, csrf, expires_at FROM sessions
+               WHERE token_hash = $1 AND expires_at > now()""",
+            token_hash,
+        )
+        return None if row is None else Session(**dict(row))
+
+    async def close_session(self, token_hash: bytes) -> None:
+        await self.conn.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
