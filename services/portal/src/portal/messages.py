@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         with args.add.open("a", encoding="utf-8") as po:
             for msgid, where in gaps:
                 po.write(f"\n#: {where}\nmsgid {_po_quote(msgid)}\nmsgstr \"\"\n")
-    print(f"{len(gaps)} message(s) without Chinese; catalogues: {', '.join(p.name for p in po_files())}", file=sys.stderr)
+    catalogues = ", ".join(p.name for p in po_files())
+    print(f"{len(gaps)} message(s) without Chinese; catalogues: {catalogues}", file=sys.stderr)
     return 1 if gaps else 0
 
 
