@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.add and gaps:
         with args.add.open("a", encoding="utf-8") as po:
             for msgid, where in gaps:
-                po.write(f"\n#: {where}\nmsgid {_po_quote(msgid)}\nmsgstr \"\"\n")
+                po.write(f'\n#: {where}\nmsgid {_po_quote(msgid)}\nmsgstr ""\n')
     catalogues = ", ".join(p.name for p in po_files())
     print(f"{len(gaps)} message(s) without Chinese; catalogues: {catalogues}", file=sys.stderr)
     return 1 if gaps else 0
