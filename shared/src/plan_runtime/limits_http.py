@@ -47,9 +47,11 @@ async def _answer(send: Send, status: int, code: str, message: str, field: str |
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, default: int = 64 * 1024, bulk: int = 16 * 1024 * 1024,
-                 bulk_paths: Collection[str] = (), authenticate: Authenticate | None = None) -> None:  # fmt: skip
+                 bulk_paths: Collection[str] = (), authenticate: Authenticate | None = None,
+                 require_key: bool = True) -> None:  # fmt: skip
+        """`require_key=False`: only the size limits (the portal: its callers carry a session cookie, no key)."""
         self.app, self.default, self.bulk, self.bulk_paths = app, default, bulk, frozenset(bulk_paths)
-        self.authenticate = authenticate
+        self.authenticate, self.require_key = authenticate, require_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,7 +59,7 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if not path.startswith(OPEN_PATHS):
+        if self.require_key and not path.startswith(OPEN_PATHS):
             key = headers.get(b"x-api-key")
             if key is None:
                 await _answer(send, 401, "unauthorized", "X-API-Key is missing", "X-API-Key")

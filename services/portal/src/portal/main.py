@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from plan_runtime.consumer import Inbox
+from plan_runtime.limits_http import BodyLimit
 from plan_runtime.service import running
 from portal import i18n, projection
 from portal.clients import Backend, Refusal, Unavailable
@@ -30,6 +31,7 @@ from portal.store import PortalStore
 from portal.web import BadForm, Edge, LoginNeeded, WrongRole, current_viewer, page
 
 HERE = Path(__file__).parent
+UPLOADS = ("/institution/uploads",)  # the routes that take a file
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +66,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sealer = Sealer(settings.portal_session_secret.get_secret_value())
+    # bodies are bounded before they are read: 64 KiB for a form, 16 MiB for an upload (enrollment's own limit)
+    app.add_middleware(BodyLimit, default=64 * 1024, bulk=16 * 1024 * 1024, bulk_paths=UPLOADS, require_key=False)
     app.add_middleware(Edge, secure_cookies=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth_router())
