@@ -11,7 +11,7 @@ REVOKE ALL ON DATABASE talentplan FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT ON DATABASE talentplan TO plan_migrator;
 SQL
-for svc in enrollment:ENROLLMENT_DB_PASSWORD funding:FUNDING_DB_PASSWORD talent_card:TALENT_CARD_DB_PASSWORD; do
+for svc in enrollment:ENROLLMENT_DB_PASSWORD funding:FUNDING_DB_PASSWORD talent_card:TALENT_CARD_DB_PASSWORD portal:PORTAL_DB_PASSWORD; do
   role=${svc%%:*}; variable=${svc#*:}
   eval password=\$$variable
   psql -v ON_ERROR_STOP=1 -U postgres -d talentplan -v role="$role" -v password="$password" <<'SQL'

@@ -9,7 +9,7 @@ from plan_events import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-APPS = {"enrollment": "enrollment", "funding": "funding", "talent-card": "talent_card"}
+APPS = {"enrollment": "enrollment", "funding": "funding", "talent-card": "talent_card", "portal": "portal"}
 
 
 def test_every_service_is_built_from_the_repo_and_waits_for_its_infrastructure() -> None:
@@ -48,12 +48,12 @@ def test_each_service_gets_only_the_secrets_its_settings_need_as_locally() -> No
 
     for name, package in APPS.items():
         env = COMPOSE["services"][name]["environment"]
-        secrets = {k for k in env if k.endswith(("_KEY", "PASSWORD"))}
+        secrets = {k for k in env if k.endswith(("_KEY", "PASSWORD", "_SECRET"))}
         assert secrets == set(services.SECRETS[name]), name
         fields = {f.upper() for f in importlib.import_module(f"{package}.settings").Settings.model_fields}
         assert secrets <= fields
         other_roles = {p for p in APPS.values() if p != package}
-        assert not any(f"//{role}:" in str(value) for value in env.values() for role in other_roles)
+        assert not any(f"postgresql://{role}:" in str(value) for value in env.values() for role in other_roles)
 
 
 def test_a_one_shot_container_migrates_as_the_migration_role_that_owns_the_schemas() -> None:
