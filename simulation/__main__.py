@@ -131,15 +131,32 @@ def main(
         f"{size.senior:,} senior enrolments (seed {seed})"
     )
     faults = Chaos(_start_ready, random.Random(seed)) if chaos else None
-    _, ok, _ = asyncio.run(run_plan(size, seed, console, faults))
+    sent, ok, _ = asyncio.run(run_plan(size, seed, console, faults))
     if exit_after:
         services.stop_all()
     else:
-        console.print("The services keep running; try them by hand (keys in .local/secrets.env):")
-        for name in services.SERVICES:
+        console.print("The services keep running; try their APIs by hand (keys in .local/secrets.env):")
+        for name in services.APIS:
             console.print(f"  {name:<12} {services.url(name)}/docs")
+        print_web_address(console, sent)
         console.print("Stop everything with `make stop`.")
     raise typer.Exit(0 if ok else 1)
+
+
+def print_web_address(console: Console, sent: Sent) -> None:
+    """The last lines of the main job: where the web pages are, and a key that opens each role's pages."""
+    keys = secrets.load()
+    web = services.url("portal")
+    console.print(f"\n[bold]The plan on a screen: {web}[/bold]  (Chinese; English at the top right)")
+    console.print(f"  public open data, no key         {web}/open")
+    for label, key in (
+        ("Bureau (人社局)", keys["BUREAU_API_KEY"]),
+        ("finance office (财政)", keys["FINANCE_API_KEY"]),
+        ("talent office (人才办)", keys["TALENT_OFFICE_API_KEY"]),
+    ):
+        console.print(f"  {label:<32} {web}/login  key: {key}")
+    for name, (_, key) in sorted(sent.institutions.items())[:1]:
+        console.print(f"  {'institution ' + name:<32} {web}/login  key: {key}")
 
 
 async def outbox_backlog() -> str:
