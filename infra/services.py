@@ -90,6 +90,8 @@ def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Pope
                 "--port",
                 str(port),
                 "--no-access-log",
+                # the portal's pages hold a live stream open: a stop does not wait for the browsers to close them
+                *(["--timeout-graceful-shutdown", "5"] if name == "portal" else []),
             ],
             env={**inherited(), **environment(name), **(extra_env or {})},
             stdout=log,
