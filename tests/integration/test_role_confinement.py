@@ -21,7 +21,7 @@ from plan_runtime.migrator import tracks
 from tests.infrastructure import Infrastructure
 
 DATABASE = "talentplan_roles"
-ROLES = tuple(postgres.SERVICES)  # enrollment, funding, talent_card: each role is named as its schema
+ROLES = tuple(postgres.SERVICES)  # enrollment, funding, talent_card, portal: each role is named as its schema
 
 # Tables a runtime role may add to and read, never change or erase (from the migrations and the stores' SQL),
 # with a column to try to rewrite. A dead letter's replay only stamps replayed_at.
@@ -34,6 +34,7 @@ APPEND_ONLY = {
         "dead_letters": "error",
         "read_audit": "actor",
     },
+    "portal": {"dead_letters": "error", "read_audit": "actor"},  # its sessions and uploads are deleted, not rewritten
 }
 DENIED = asyncpg.InsufficientPrivilegeError
 
