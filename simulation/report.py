@@ -12,6 +12,7 @@ from rich.table import Table
 from simulation import hostile
 from simulation.client import client
 from simulation.play import TIERS, Endpoints, Sent, enrollment_status, funding_status, funding_totals, notices
+from simulation.portal import expected_counts, portal_numbers
 
 RATES = {"professional": 900, "senior": 5000}
 
@@ -28,9 +29,12 @@ class Numbers:
     # by what was revealed: a refusal's code, or "accepted" (a next tier accepted: a passed course somewhere)
     flagged: list[dict[str, Any]] = field(default_factory=list)  # this run's institution-days flagged as probing
     suspended_now: tuple[str, str] | None = None  # the suspended institution's status: (enrollment, funding)
+    portal: Counter[tuple[str, str]] | None = None  # this run's institutions' pages on the portal (None: not asked)
+    portal_expected: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
+async def gather(endpoints: Endpoints, sent: Sent, with_portal: bool = True) -> Numbers:
+    """The services' numbers for this run; with the portal's pages of this run's institutions unless told not to."""
     async with client(timeout=60) as http:
         bureau, finance = ({"X-API-Key": k} for k in (endpoints.bureau_key, endpoints.finance_key))
         progress = (await http.get(f"{endpoints.enrollment}/progress", headers=bureau)).json()
@@ -52,6 +56,8 @@ async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
                 await enrollment_status(http, endpoints, institution_id),
                 await funding_status(http, endpoints, institution_id),
             )
+    expected = expected_counts([r for r in progress["by_institution"] if r["institution_id"] in ours], subsidies)
+    shown = await portal_numbers(sent, expected) if with_portal else None
     return Numbers(
         progress,
         fund,
@@ -62,6 +68,8 @@ async def gather(endpoints: Endpoints, sent: Sent) -> Numbers:
         lookups,
         [f for f in flagged if str(f["institution_id"]) in ours],
         suspended,
+        shown,
+        expected,
     )
 
 
@@ -151,6 +159,14 @@ def reconcile(sent: Sent, numbers: Numbers) -> list[tuple[str, object, object]]:
             ),
         ]
     checks += hostile_checks(sent, numbers)
+    if numbers.portal is not None:
+        checks.append(
+            (
+                "the portal's pages of these institutions = enrollment's and funding's numbers",
+                dict(sorted(numbers.portal_expected.items())),
+                dict(sorted(numbers.portal.items())),
+            )
+        )
     checks += [
         ("nothing left reserved for finished courses", 0, subsidies("reserved")),
         ("nothing left held for a suspended institution", 0, subsidies("held")),
