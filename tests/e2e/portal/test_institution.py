@@ -121,13 +121,16 @@ def _csv(header: list[str], rows: list[dict[str, str]]) -> bytes:
 
 
 @pytest.fixture
-def institution(as_role: Any) -> Portal:
+def institution(system: PlanSystem, as_role: Any) -> Portal:
+    """The system is started before the browser (Playwright's sync API runs an event loop of its own, and the
+    system's set-up uses asyncio.run)."""
     view: Portal = as_role("institution")
+    assert view.page.url == system.url + "/institution", view.page.inner_text("main")
     return view
 
 
 def test_the_overview_equals_enrollments_list_and_funding_and_its_statement_holds_the_totals(
-    institution: Portal, system: PlanSystem
+    system: PlanSystem, institution: Portal
 ) -> None:
     view = institution
     assert view.page.url == system.url + "/institution"
@@ -186,7 +189,7 @@ def test_the_overview_equals_enrollments_list_and_funding_and_its_statement_hold
 
 
 def test_enrolments_and_completions_are_enrollments_own_list_with_filters(
-    institution: Portal, system: PlanSystem
+    system: PlanSystem, institution: Portal
 ) -> None:
     view = institution
     enrolments = _pages(system, "enrollment", "/enrollments", "institution")
@@ -217,7 +220,7 @@ def test_enrolments_and_completions_are_enrollments_own_list_with_filters(
     assert view.clean() == []
 
 
-def test_subsidy_decisions_equal_fundings(institution: Portal, system: PlanSystem) -> None:
+def test_subsidy_decisions_equal_fundings(system: PlanSystem, institution: Portal) -> None:
     view = institution
     subsidies = _pages(system, "funding", "/subsidies", "finance", institution_id=system.institution_id)
     decided = {s["enrollment_id"]: s for s in subsidies if s["status"] in (*DECIDED_APPROVED, "rejected")}
@@ -239,7 +242,7 @@ def test_subsidy_decisions_equal_fundings(institution: Portal, system: PlanSyste
     assert view.clean() == []
 
 
-def test_a_cohort_then_its_completions_uploaded_through_the_form(institution: Portal, system: PlanSystem) -> None:
+def test_a_cohort_then_its_completions_uploaded_through_the_form(system: PlanSystem, institution: Portal) -> None:
     view = institution
     own = system.call("enrollment", "GET", "/institution", "institution").json()
     mode = "online" if own["mode"] == "online" else "offline"
@@ -350,7 +353,7 @@ def test_a_cohort_then_its_completions_uploaded_through_the_form(institution: Po
     assert view.clean() == []
 
 
-def test_other_roles_and_visitors_get_no_institution_page(as_role: Any, system: PlanSystem) -> None:
+def test_other_roles_and_visitors_get_no_institution_page(system: PlanSystem, as_role: Any) -> None:
     visitor = as_role(None)
     visitor.goto("/institution/uploads")
     assert visitor.page.url.startswith(system.url + "/login?next=")
