@@ -120,8 +120,10 @@ def tier_rows(counts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for row in counts:
         for name in names:
             found[row["tier"]][name] += int(row[name])
-    rows: list[dict[str, Any]] = [{"tier": tier, **values} for tier, values in found.items()]
-    rows.append({"tier": "total", **{n: sum(int(r[n]) for r in rows) for n in names}})
+    rows: list[dict[str, Any]] = [
+        {"tier": tier, "label": translate_code(tier), **values} for tier, values in found.items()
+    ]
+    rows.append({"tier": "total", "label": gettext("Total"), **{n: sum(int(r[n]) for r in rows) for n in names}})
     return rows
 
 
@@ -189,7 +191,7 @@ def _tier_table(rows: list[dict[str, Any]]) -> Table:
         "tiers",
         N_("Enrolments by tier"),
         [
-            Column("tier", N_("Tier"), "code"),
+            Column("label", N_("Tier")),
             Column("enrolled", N_("Enrolled"), "int"),
             Column("open", N_("In training"), "int"),
             Column("completed", N_("Passed"), "int"),
