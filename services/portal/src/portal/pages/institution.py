@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -41,6 +42,7 @@ UPLOAD_KINDS = {
     ),
 }
 INSTITUTION = require("institution")  # the logged-in institution (a dependency)
+CITY_TIME = ZoneInfo("Asia/Shanghai")  # times are shown as the city reads them
 PALETTE = ["#1d4e89", "#1e7b34", "#b3261e", "#b7791f", "#6b7280", "#7c3aed"]
 
 
@@ -166,6 +168,11 @@ def template_csv(columns: Iterable[str], rows: Iterable[Mapping[str, Any]] = ())
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def city_time(row: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """A row with its times in Beijing time (the pages say so)."""
+    return {k: (v.astimezone(CITY_TIME) if k in names and isinstance(v, datetime) else v) for k, v in row.items()}
+
+
 def chosen(value: str | None, allowed: Iterable[str], field: str) -> str | None:
     """A filter from the query string: empty is none; anything not allowed is a 422 naming the field."""
     if value in (None, ""):
@@ -233,11 +240,11 @@ def _decision_list(rows: list[dict[str, Any]]) -> Table:
             Column("amount_yuan", N_("Amount"), "yuan"),
             Column("reason", N_("Reason"), "code"),
             Column("policy_version", N_("Policy")),
-            Column("decided_at", N_("Decided at"), "datetime"),
-            Column("reversed_at", N_("Reversed at"), "datetime"),
+            Column("decided_at", N_("Decided at (Beijing time)"), "datetime"),
+            Column("reversed_at", N_("Reversed at (Beijing time)"), "datetime"),
             Column("reversal_reason", N_("Reason for the reversal")),
         ],
-        rows,
+        [city_time(r, "decided_at", "reversed_at") for r in rows],
         empty=N_("No subsidy decision yet."),
     )
 
@@ -506,7 +513,7 @@ def router() -> APIRouter:
             past = await store.uploads(viewer.institution_id, limit=50)
         rows = [
             {
-                **u,
+                **city_time(u, "created_at"),
                 "kind": gettext(UPLOAD_KINDS[u["kind"]][2]),
                 "id": u["upload_id"],
             }
@@ -516,7 +523,7 @@ def router() -> APIRouter:
             "uploads",
             N_("Past uploads"),
             [
-                Column("created_at", N_("Sent at"), "datetime"),
+                Column("created_at", N_("Sent at (Beijing time)"), "datetime"),
                 Column("kind", N_("Kind")),
                 Column("file_name", N_("File"), link=lambda row: f"/institution/uploads/{row['id']}"),
                 Column("accepted", N_("Accepted"), "int"),
@@ -637,7 +644,7 @@ def router() -> APIRouter:
             Ctx(
                 tables=[table],
                 extra={
-                    "upload": found,
+                    "upload": city_time(found, "created_at"),
                     "kind_label": gettext(UPLOAD_KINDS[found["kind"]][2]),
                     "figure_items": figures,
                     "replayed": summary.get("replayed", False),
