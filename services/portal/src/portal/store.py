@@ -201,6 +201,13 @@ class PortalStore(Unit):
 
     # --- institution pages' queries (add below) -------------------------------------------------------------
 
+    async def institution_decision_count(self, institution_id: UUID, status: str | None) -> int:
+        found = await self.conn.fetchval(
+            "SELECT count(*) FROM decisions WHERE institution_id = $1 AND ($2::text IS NULL OR status = $2)",
+            institution_id, status,
+        )  # fmt: skip
+        return int(found)
+
     async def save_upload(
         self, upload_id: UUID, institution_id: UUID, kind: str, file_name: str, summary: dict[str, Any]
     ) -> None:
@@ -225,6 +232,10 @@ class PortalStore(Unit):
         return [dict(r) for r in rows]
 
     # --- public page's queries (add below) ------------------------------------------------------------------
+
+    async def last_changed(self) -> datetime:
+        """When the read model last moved (the open-data page's "last updated")."""
+        return await self.conn.fetchval("SELECT changed_at FROM read_model_version")  # type: ignore[no-any-return]
 
     # --- sessions -------------------------------------------------------------------------------------------
 
