@@ -71,7 +71,7 @@ def burndown_committed(view: Portal) -> int:
 
 def test_the_finance_office_pages(as_role: Any, system: PlanSystem) -> None:
     view: Portal = as_role("finance")
-    api = lambda method, path, **kw: system.call("funding", method, path, "finance", **kw)  # noqa: E731
+    api = lambda method, path, **kw: system.call("funding", method, path, "finance", **kw)
 
     # --- the fund: figures equal GET /fund, the summary GET /summary, the burn-down the read model ----------------
     fund = api("GET", "/fund").json()

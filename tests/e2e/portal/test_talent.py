@@ -26,7 +26,7 @@ def click_and_wait(view: Portal, selector: str) -> None:
 
 def test_the_talent_office_pages(as_role: Any, system: PlanSystem) -> None:
     view: Portal = as_role("talent_office")
-    api = lambda method, path, **kw: system.call("talent-card", method, path, "talent_office", **kw)  # noqa: E731
+    api = lambda method, path, **kw: system.call("talent-card", method, path, "talent_office", **kw)
 
     # --- the inbox: tabs count GET /notices/summary; the plan route holds the senior passers' notices ------------
     summary = api("GET", "/notices/summary").json()
