@@ -69,7 +69,7 @@ def burndown_committed(view: Portal) -> int:
     return int(option["series"][0]["data"][-1][1])
 
 
-def test_the_finance_office_pages(as_role: Any, system: PlanSystem) -> None:
+def test_the_finance_office_pages(system: PlanSystem, as_role: Any) -> None:
     view: Portal = as_role("finance")
     api = lambda method, path, **kw: system.call("funding", method, path, "finance", **kw)
 

@@ -24,7 +24,7 @@ def click_and_wait(view: Portal, selector: str) -> None:
     view.page.wait_for_load_state("load")
 
 
-def test_the_talent_office_pages(as_role: Any, system: PlanSystem) -> None:
+def test_the_talent_office_pages(system: PlanSystem, as_role: Any) -> None:
     view: Portal = as_role("talent_office")
     api = lambda method, path, **kw: system.call("talent-card", method, path, "talent_office", **kw)
 
