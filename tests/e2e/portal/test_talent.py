@@ -118,7 +118,7 @@ def test_the_talent_office_pages(system: PlanSystem, as_role: Any) -> None:
     # --- operations ------------------------------------------------------------------------------------------------
     view.goto("/talent/operations")
     assert len(exports_match_the_page(view, "dead_letters")) - 1 == len(api("GET", "/dead-letters").json())
-    assert len(exports_match_the_page(view, "parked")) - 1 == len(api("GET", "/outbox/parked").json())
+    assert len(exports_match_the_page(view, "parked")) - 1 == len(api("GET", "/dead-letters/outbox/parked").json())
     view.shoot("talent-operations")
     assert view.clean() == []
 

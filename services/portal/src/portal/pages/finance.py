@@ -117,7 +117,11 @@ def subsidy_table(rows: list[dict[str, Any]]) -> Table:
             Column("amount_yuan", N_("Amount"), "yuan"),
             Column("reason", N_("Reason"), "code"),
             Column("decided_at", N_("Decided"), "datetime"),
-            Column("batch_id", N_("Payment batch"), link=lambda r: f"/finance/batches?batch={r['batch_id']}"),
+            Column(
+                "batch_id",
+                N_("Payment batch"),
+                link=lambda r: f"/finance/batches?batch={r['batch_id']}" if r.get("batch_id") else None,
+            ),
             Column("enrollment_id", N_("Enrolment (why)"), link=lambda r: f"/finance/decisions/{r['enrollment_id']}"),
         ],
         shown,
