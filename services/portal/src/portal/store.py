@@ -197,7 +197,58 @@ class PortalStore(Unit):
 
     # --- finance pages' queries (add below) -----------------------------------------------------------------
 
+    async def approvals_by_completion_day(self) -> list[dict[str, Any]]:
+        """Yuan approved and reversed per completion day (the day the fund's burn rate counts by), so the burn-down
+        shares its time axis with funding's projected exhaustion; a decision whose completion is not read yet
+        counts on its decision day."""
+        rows = await self.conn.fetch(
+            """SELECT day, sum(approved)::bigint AS approved, sum(reversed)::bigint AS reversed FROM (
+                   SELECT coalesce(e.completed_on, (d.decided_at AT TIME ZONE 'Asia/Shanghai')::date) AS day,
+                          d.amount_yuan AS approved, 0 AS reversed
+                   FROM decisions d LEFT JOIN enrolments e ON e.enrollment_id = d.enrollment_id
+                   WHERE d.status = 'approved'
+                   UNION ALL
+                   SELECT coalesce(e.completed_on, (r.reversed_at AT TIME ZONE 'Asia/Shanghai')::date), 0,
+                          r.amount_yuan
+                   FROM reversals r LEFT JOIN decisions d ON d.subsidy_id = r.subsidy_id
+                        LEFT JOIN enrolments e ON e.enrollment_id = d.enrollment_id
+               ) t GROUP BY day ORDER BY day"""
+        )
+        return [dict(r) for r in rows]
+
+    async def decided_institutions(self) -> list[dict[str, Any]]:
+        """Institutions with a subsidy decision, most decisions first (the subsidies page's filter)."""
+        rows = await self.conn.fetch(
+            """SELECT institution_id, count(*) AS decisions FROM decisions
+               GROUP BY institution_id ORDER BY decisions DESC, institution_id"""
+        )
+        return [dict(r) for r in rows]
+
+    async def record_batch(self, batch_id: UUID, institution_id: UUID) -> None:
+        await self.conn.execute(
+            "INSERT INTO finance_batches (batch_id, institution_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            batch_id, institution_id,
+        )  # fmt: skip
+
+    async def recorded_batches(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT batch_id, institution_id, created_at FROM finance_batches ORDER BY created_at DESC LIMIT $1",
+            limit,
+        )
+        return [dict(r) for r in rows]
+
     # --- talent office pages' queries (add below) -----------------------------------------------------------
+
+    async def record_talent(self, talent_id: UUID) -> None:
+        await self.conn.execute(
+            "INSERT INTO talent_registrations (talent_id) VALUES ($1) ON CONFLICT DO NOTHING", talent_id
+        )
+
+    async def recorded_talents(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT talent_id, created_at FROM talent_registrations ORDER BY created_at DESC LIMIT $1", limit
+        )
+        return [dict(r) for r in rows]
 
     # --- institution pages' queries (add below) -------------------------------------------------------------
 

@@ -7,3 +7,5 @@ GRANT SELECT, UPDATE ON read_model_version TO {role};
 -- sessions end (log-out, expiry); uploads' results are kept for their institution, and may be cleared
 GRANT SELECT, INSERT, DELETE ON sessions TO {role};
 GRANT SELECT, INSERT, DELETE ON uploads TO {role};
+-- what the finance and talent office pages created through the APIs (0002): kept, never changed
+GRANT SELECT, INSERT ON finance_batches, talent_registrations TO {role};
