@@ -98,7 +98,7 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
         self.functions.pop()
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.classes.append(node)
@@ -266,8 +266,9 @@ def test_errors_po_holds_only_error_codes_with_chinese() -> None:
 
 def test_a_refusal_is_shown_in_chinese_by_default_and_in_the_apis_words_in_english() -> None:
     assert i18n.LANG.get() == "zh"
-    assert i18n.error_message("enrolled_elsewhere", "the person is enrolled elsewhere") == (
-        catalogue("errors.po")["error.enrolled_elsewhere"]
+    assert (
+        i18n.error_message("enrolled_elsewhere", "the person is enrolled elsewhere")
+        == (catalogue("errors.po")["error.enrolled_elsewhere"])
     )
     token = i18n.LANG.set("en")
     try:

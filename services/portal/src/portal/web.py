@@ -186,8 +186,11 @@ async def checked_form(request: Request, viewer: Viewer | None) -> FormData:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only a path of this site (no scheme, no host, no `//`): a log-in never redirects elsewhere."""
+    """Only a path of this site (no scheme, no host, no `//`): a log-in never redirects elsewhere. No control
+    character either: a browser drops tabs and newlines from a URL, so `/<TAB>/evil` would read as `//evil`."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return fallback
     return target
 
