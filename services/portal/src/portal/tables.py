@@ -124,7 +124,7 @@ def to_xlsx(table: Table) -> bytes:
 def _xlsx_text(value: str) -> str:
     """A text cell of the workbook: neutralised like CSV's, and without the control characters XML 1.0 cannot
     hold (openpyxl refuses them: one such character in a name made the whole download fail)."""
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", _csv_safe(value))
+    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", _csv_safe(value)))
 
 
 def export(table: Table, fmt: str) -> tuple[bytes, str]:
