@@ -207,7 +207,7 @@ def page(
     """Render `template`, or, with `?export=<table id>&format=csv|xlsx`, send that table as a file."""
     ctx = ctx or Ctx()
     wanted, fmt = request.query_params.get("export"), request.query_params.get("format", "csv")
-    if wanted is not None:
+    if wanted is not None and template != "error.html":  # an error page (e.g. `?export=` of no table) is a page
         table = next((t for t in ctx.tables if t.id == wanted), None)
         if table is None or fmt not in FORMATS:
             return page(
