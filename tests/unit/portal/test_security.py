@@ -230,3 +230,35 @@ async def test_every_answer_carries_the_security_headers_and_the_language_comes_
         c.cookies.set(CSRF_COOKIE, "x" * 500)  # an absurd cookie is replaced, not trusted
         answer = await c.get("/")
         assert CSRF_COOKIE in answer.headers.get("set-cookie", "")
+
+
+# --- macros imported without `with context` ---------------------------------------------------------------------
+
+NO_CONTEXT = """{% extends "base.html" %}{% from "macros.html" import table, csrf_field, field_error %}
+{% block content %}<form method="post" action="/x">{{ csrf_field() }}{{ field_error("reason") }}</form>
+{{ table(tables.t) }}{% endblock %}"""
+
+
+async def test_macros_imported_without_context_carry_the_csrf_token_the_flash_and_the_export_links() -> None:
+    from jinja2 import ChoiceLoader, DictLoader
+
+    from portal.tables import Column, Table
+    from portal.web import Ctx, Flash, page, templates
+
+    table = Table("t", "Subsidies", [Column("n", "Count", "int")], [{"n": 1}])
+
+    async def render(request: Request) -> Response:
+        flash = Flash("error", "bad!", "reason")
+        return page(request, "test/no-context.html", VIEWER, Ctx(tables=[table]), flash=flash)
+
+    original = templates.env.loader
+    templates.env.loader = ChoiceLoader([DictLoader({"test/no-context.html": NO_CONTEXT}), original])
+    try:
+        app = Edge(Starlette(routes=[Route("/page", render)]))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p.test") as c:
+            html = (await c.get("/page", params={"tier": "senior"})).text
+    finally:
+        templates.env.loader = original
+    assert html.count('name="csrf" value="session-csrf"') == 3  # the form, the language switch, the log-out
+    assert '<span class="field-error">bad!</span>' in html
+    assert 'href="/page?tier=senior&amp;export=t&amp;format=csv"' in html

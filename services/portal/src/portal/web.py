@@ -8,6 +8,7 @@ swapped, so nothing being typed is lost.
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,10 +48,22 @@ ROLE_LABELS = {
 templates.env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, role)
 
 
+_RENDERING: ContextVar[dict[str, Any] | None] = ContextVar("portal_rendering", default=None)
+"""The variables of the page being rendered: a macro imported without `with context` sees none of them."""
+
+
+def page_var(name: str) -> Any:
+    """`page_var("csrf")` in a macro: the page's own variable, however the macro was imported."""
+    return (_RENDERING.get() or {}).get(name)
+
+
+templates.env.globals["page_var"] = page_var
+
+
 @pass_context
 def export_url(context: Any, table_id: str, fmt: str) -> str:
     """The page's own URL (its filters kept) asking for one table as a file."""
-    request: Request = context["request"]
+    request: Request = context.get("request") or page_var("request")
     params = {k: v for k, v in request.query_params.items() if k not in ("export", "format", "ok")}
     return f"{request.url.path}?{urlencode({**params, 'export': table_id, 'format': fmt})}"
 
@@ -224,24 +237,24 @@ def page(
     ok = request.query_params.get("ok")
     if flash is None and ok:
         flash = Flash("ok", i18n.gettext(OK_MESSAGES.get(ok, "Done.")))
-    response: Response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "viewer": viewer,
-            "lang": i18n.LANG.get(),
-            "csrf": csrf_token(request, viewer),
-            "tables": {t.id: t for t in ctx.tables},
-            "charts": {c.id: c for c in ctx.charts},
-            "flash": flash,
-            "home": HOME,
-            "path": request.url.path,
-            "query": request.url.query,
-            **ctx.extra,
-            **variables,
-        },
-        status_code=status,
-    )
+    values = {
+        "viewer": viewer,
+        "lang": i18n.LANG.get(),
+        "csrf": csrf_token(request, viewer),
+        "tables": {t.id: t for t in ctx.tables},
+        "charts": {c.id: c for c in ctx.charts},
+        "flash": flash,
+        "home": HOME,
+        "path": request.url.path,
+        "query": request.url.query,
+        **ctx.extra,
+        **variables,
+    }
+    rendering = _RENDERING.set({**values, "request": request})
+    try:
+        response: Response = templates.TemplateResponse(request, template, values, status_code=status)
+    finally:
+        _RENDERING.reset(rendering)
     return response
 
 
