@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt requirements-dev.txt */pyproject.toml services/*/pyproject.toml pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup infra run full-plan chaos fuzz api-fuzz properties services stop test lint unit bench clean
+.PHONY: help setup infra run full-plan chaos fuzz api-fuzz portal-fuzz properties services stop test lint unit bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -38,6 +38,10 @@ fuzz: infra  ## the Kafka fuzz tier at full size (20,000 generated records; CI r
 api-fuzz: infra  ## schemathesis and our malformed-input tier against the three APIs at full size (CI: 40 and 15 examples per operation)
 	$(BIN)/python -m infra services stop
 	eval "$$($(BIN)/python -m infra env)" && SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} MALFORMED_EXAMPLES=$${MALFORMED_EXAMPLES:-200} $(BIN)/pytest -p no:cacheprovider -s tests/e2e/test_schemathesis.py tests/e2e/test_malformed_http.py
+
+portal-fuzz: infra  ## hostile HTTP against every route of the portal at full size (CI: 15 generated values per parameter)
+	$(BIN)/python -m infra services stop
+	eval "$$($(BIN)/python -m infra env)" && PORTAL_FUZZ_EXAMPLES=$${PORTAL_FUZZ_EXAMPLES:-200} flock /tmp/plan-services.lock $(BIN)/pytest -p no:cacheprovider -q tests/e2e/portal/test_hostile_http.py
 
 properties: infra  ## the money state machine at full size (CI runs a reduced number of examples)
 	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} $(BIN)/python -m pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from portal.i18n import gettext
@@ -113,11 +114,17 @@ def to_xlsx(table: Table) -> bytes:
         values = []
         for column in table.columns:
             value = table.value(row, column)
-            values.append(_csv_safe(value) if isinstance(value, str) else value)
+            values.append(_xlsx_text(value) if isinstance(value, str) else value)
         sheet.append(values)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _xlsx_text(value: str) -> str:
+    """A text cell of the workbook: neutralised like CSV's, and without the control characters XML 1.0 cannot
+    hold (openpyxl refuses them: one such character in a name made the whole download fail)."""
+    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", _csv_safe(value)))
 
 
 def export(table: Table, fmt: str) -> tuple[bytes, str]:

@@ -8,6 +8,7 @@ swapped, so nothing being typed is lost.
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,10 +48,22 @@ ROLE_LABELS = {
 templates.env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, role)
 
 
+_RENDERING: ContextVar[dict[str, Any] | None] = ContextVar("portal_rendering", default=None)
+"""The variables of the page being rendered: a macro imported without `with context` sees none of them."""
+
+
+def page_var(name: str) -> Any:
+    """`page_var("csrf")` in a macro: the page's own variable, however the macro was imported."""
+    return (_RENDERING.get() or {}).get(name)
+
+
+templates.env.globals["page_var"] = page_var
+
+
 @pass_context
 def export_url(context: Any, table_id: str, fmt: str) -> str:
     """The page's own URL (its filters kept) asking for one table as a file."""
-    request: Request = context["request"]
+    request: Request = context.get("request") or page_var("request")
     params = {k: v for k, v in request.query_params.items() if k not in ("export", "format", "ok")}
     return f"{request.url.path}?{urlencode({**params, 'export': table_id, 'format': fmt})}"
 
@@ -186,8 +199,11 @@ async def checked_form(request: Request, viewer: Viewer | None) -> FormData:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only a path of this site (no scheme, no host, no `//`): a log-in never redirects elsewhere."""
+    """Only a path of this site (no scheme, no host, no `//`): a log-in never redirects elsewhere. No control
+    character either: a browser drops tabs and newlines from a URL, so `/<TAB>/evil` would read as `//evil`."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return fallback
     return target
 
@@ -204,7 +220,7 @@ def page(
     """Render `template`, or, with `?export=<table id>&format=csv|xlsx`, send that table as a file."""
     ctx = ctx or Ctx()
     wanted, fmt = request.query_params.get("export"), request.query_params.get("format", "csv")
-    if wanted is not None:
+    if wanted is not None and template != "error.html":  # an error page (e.g. `?export=` of no table) is a page
         table = next((t for t in ctx.tables if t.id == wanted), None)
         if table is None or fmt not in FORMATS:
             return page(
@@ -221,24 +237,24 @@ def page(
     ok = request.query_params.get("ok")
     if flash is None and ok:
         flash = Flash("ok", i18n.gettext(OK_MESSAGES.get(ok, "Done.")))
-    response: Response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "viewer": viewer,
-            "lang": i18n.LANG.get(),
-            "csrf": csrf_token(request, viewer),
-            "tables": {t.id: t for t in ctx.tables},
-            "charts": {c.id: c for c in ctx.charts},
-            "flash": flash,
-            "home": HOME,
-            "path": request.url.path,
-            "query": request.url.query,
-            **ctx.extra,
-            **variables,
-        },
-        status_code=status,
-    )
+    values = {
+        "viewer": viewer,
+        "lang": i18n.LANG.get(),
+        "csrf": csrf_token(request, viewer),
+        "tables": {t.id: t for t in ctx.tables},
+        "charts": {c.id: c for c in ctx.charts},
+        "flash": flash,
+        "home": HOME,
+        "path": request.url.path,
+        "query": request.url.query,
+        **ctx.extra,
+        **variables,
+    }
+    rendering = _RENDERING.set({**values, "request": request})
+    try:
+        response: Response = templates.TemplateResponse(request, template, values, status_code=status)
+    finally:
+        _RENDERING.reset(rendering)
     return response
 
 

@@ -37,6 +37,8 @@ def auth_router() -> APIRouter:
 
         if not key or len(key) > 512:
             return refused(422, i18n.gettext("Enter the key you were given."), "key")
+        if not key.isascii() or not key.isprintable():  # no key has one; an HTTP header could not even carry it
+            return refused(401, i18n.gettext("This key opens no page here."), "key")
         try:
             found = await request.app.state.backend.who(key)
         except Unavailable:
