@@ -16,12 +16,14 @@ def system() -> Iterator[portal.PlanSystem]:
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
+def browser(system: portal.PlanSystem) -> Iterator[Browser]:
+    """After the system: Playwright's sync API runs an event loop in this thread while the browser is open, and
+    starting the system runs asyncio.run (migrations, the simulated cohort)."""
     yield from portal.browser()
 
 
 @pytest.fixture
-def as_role(browser: Browser, system: portal.PlanSystem) -> Iterator["RoleFactory"]:
+def as_role(system: portal.PlanSystem, browser: Browser) -> Iterator["RoleFactory"]:
     opened: list[portal.Portal] = []
 
     def open_as(role: str | None, lang: str = "zh") -> portal.Portal:
