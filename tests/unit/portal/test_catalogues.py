@@ -363,3 +363,20 @@ def test_every_message_the_portal_uses_has_chinese() -> None:
     """Fails while any page's catalogue is incomplete (`python -m portal.messages` lists the same)."""
     gaps = [f"{where}\t{msgid}" for msgid, where in messages.missing()]
     assert gaps == [], f"{len(gaps)} message id(s) without Chinese:\n" + "\n".join(gaps)
+
+
+def test_a_message_reads_the_same_on_every_page() -> None:
+    """Each page group has its own catalogue; a message id two of them translate differently would depend on the
+    order the files are merged in (and a page would contradict another)."""
+    from babel.messages.pofile import read_po
+
+    from portal.i18n import po_files
+
+    seen: dict[str, dict[str, str]] = {}
+    for path in po_files():
+        with path.open("rb") as file:
+            for message in read_po(file):
+                if message.id and message.string:
+                    seen.setdefault(str(message.id), {})[path.name] = str(message.string)
+    contradictions = {msgid: found for msgid, found in seen.items() if len(set(found.values())) > 1}
+    assert contradictions == {}
