@@ -400,6 +400,7 @@ def test_one_enrolment_is_completed_or_withdrawn_on_its_own_page(system: PlanSys
     assert 400 <= status < 500 and view.page.locator("#flash.error").is_visible()
     refusal = system.call("enrollment", "GET", f"/enrollments/{first}", "institution").json()
     assert refusal["status"] == "open"
+    assert view.page.input_value("#completed_on") == "2021-02-01"  # what was typed is still there
     view.shoot("institution-enrolment-refused")
     view.page.fill("#completed_on", "2021-03-20")
     view.page.select_option("#passed", "yes")

@@ -274,8 +274,9 @@ def test_the_enrolment_page_offers_the_forms_its_status_allows(status: str) -> N
         "/institution/enrolments/e-1",
         "institution/enrolment.html",
         Ctx(extra={"e": e, "labels": e, "outcome_label": None, "outcomes": [("employed", "employed")],
-                   "created_at": datetime.now(UTC)}),
+                   "created_at": datetime.now(UTC), "typed": {"reason": "moved <away>"}}),
     )  # fmt: skip
     assert ('id="completion-form"' in html) == (status == "open")
     assert ('id="withdrawal-form"' in html) == (status == "open")
     assert ('id="outcome-form"' in html) == (status == "completed")
+    assert ('value="moved &lt;away&gt;"' in html) == (status == "open")  # what was typed, escaped

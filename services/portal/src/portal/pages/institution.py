@@ -508,7 +508,12 @@ def router() -> APIRouter:
         )
 
     async def enrolment_page(
-        request: Request, viewer: Viewer, enrollment_id: UUID, status: int = 200, flash: Flash | None = None
+        request: Request,
+        viewer: Viewer,
+        enrollment_id: UUID,
+        status: int = 200,
+        flash: Flash | None = None,
+        typed: dict[str, str] | None = None,
     ) -> Response:
         found = await backend(request).get("enrollment", f"/enrollments/{enrollment_id}", viewer.key)
         return page(
@@ -522,6 +527,7 @@ def router() -> APIRouter:
                     "outcome_label": translate_code(found["outcome"]) if found.get("outcome") else None,
                     "outcomes": [(o, translate_code(o)) for o in OUTCOMES],
                     "created_at": datetime.fromisoformat(found["created_at"]).astimezone(CITY_TIME),
+                    "typed": typed or {},  # what was typed in a refused form, shown again
                 }
             ),
             status=status,
@@ -551,8 +557,9 @@ def router() -> APIRouter:
                 "enrollment", method, f"/enrollments/{enrollment_id}/{route}", viewer.key, json=body
             )
         except Refusal as error:
+            typed = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
             return await enrolment_page(
-                request, viewer, enrollment_id, error.status, Flash("error", error.message, error.field)
+                request, viewer, enrollment_id, error.status, Flash("error", error.message, error.field), typed
             )
         return done(f"/institution/enrolments/{enrollment_id}", name, message)
 
