@@ -29,6 +29,7 @@ def test_a_gbk_csv_from_a_chinese_excel_is_sent_as_utf8() -> None:
     assert ip.as_utf8(text.encode("gb18030")) == text.encode("utf-8")
     assert ip.as_utf8(text.encode("utf-8")) == text.encode("utf-8")
     assert ip.as_utf8(b"\xef\xbb\xbfid_number\n") == b"\xef\xbb\xbfid_number\n"
+    assert ip.as_utf8(text.encode("utf-16")) == text.encode("utf-8")  # Excel's "Unicode text"
 
 
 def test_an_uploads_answer_is_kept_with_each_rows_result_and_shown_in_the_readers_language() -> None:

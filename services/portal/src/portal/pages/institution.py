@@ -68,7 +68,13 @@ def content_type_of(file_name: str, data: bytes) -> str | None:
 
 
 def as_utf8(data: bytes) -> bytes:
-    """A file as UTF-8: Excel on a Chinese Windows saves "CSV" in GBK (GB18030), which enrollment cannot read."""
+    """A file as UTF-8, which enrollment reads: Excel on a Chinese Windows saves "CSV" in GBK (GB18030); a UTF-16
+    file (with its byte-order mark) is converted too."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return data
     try:
         data.decode("utf-8")
         return data
