@@ -314,7 +314,13 @@ def test_a_cohort_then_its_completions_uploaded_through_the_form(system: PlanSys
     assert _upload(view, "cohort", "cohort.xlsx", b"PK\x03\x04") == 422
     assert view.page.locator(".field-error").is_visible()
     assert _upload(view, "cohort", "empty.csv", b"") == 422
+    assert view.page.inner_text(".field-error") == "文件为空。"
     view.shoot("institution-upload-refused")
+    view.switch_language("en")
+    assert _upload(view, "cohort", "empty.csv", b"") == 422
+    assert view.page.inner_text(".field-error") == "The file is empty."
+    view.shoot("institution-upload-refused")
+    view.switch_language("zh")
 
     # the Bureau counts them (enrollment's progress, by institution)
     progress = system.call("enrollment", "GET", "/progress", "bureau").json()
@@ -402,6 +408,11 @@ def test_one_enrolment_is_completed_or_withdrawn_on_its_own_page(system: PlanSys
     assert refusal["status"] == "open"
     assert view.page.input_value("#completed_on") == "2021-02-01"  # what was typed is still there
     view.shoot("institution-enrolment-refused")
+    view.switch_language("en")
+    view.page.fill("#completed_on", "2021-02-01")
+    assert 400 <= send("#completion-submit") < 500
+    view.shoot("institution-enrolment-refused")
+    view.switch_language("zh")
     view.page.fill("#completed_on", "2021-03-20")
     view.page.select_option("#passed", "yes")
     assert send("#completion-submit") == 303
