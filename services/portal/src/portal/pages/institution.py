@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from portal.clients import Refusal
@@ -568,6 +568,13 @@ def router() -> APIRouter:
                 request, viewer, enrollment_id, error.status, Flash("error", error.message, error.field), typed
             )
         return done(f"/institution/enrolments/{enrollment_id}", name, message)
+
+    @r.get("/institution/enrolments/{enrollment_id}/{action}")
+    async def back_to_enrolment(enrollment_id: UUID, action: str, viewer: Viewer = INSTITUTION) -> Response:
+        """A form's address opened (the language switched on a refused form, a reload): the enrolment's page."""
+        if action not in ("completion", "outcome", "withdrawal"):
+            raise Refusal(404, "not_found", gettext("There is no such page."), None)
+        return RedirectResponse(f"/institution/enrolments/{enrollment_id}", status_code=303)
 
     @r.post("/institution/enrolments/{enrollment_id}/completion")
     async def complete(request: Request, enrollment_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
