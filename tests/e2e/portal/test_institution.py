@@ -314,7 +314,13 @@ def test_a_cohort_then_its_completions_uploaded_through_the_form(system: PlanSys
     assert _upload(view, "cohort", "cohort.xlsx", b"PK\x03\x04") == 422
     assert view.page.locator(".field-error").is_visible()
     assert _upload(view, "cohort", "empty.csv", b"") == 422
+    assert view.page.inner_text(".field-error") == "文件为空。"
     view.shoot("institution-upload-refused")
+    view.switch_language("en")
+    assert _upload(view, "cohort", "empty.csv", b"") == 422
+    assert view.page.inner_text(".field-error") == "The file is empty."
+    view.shoot("institution-upload-refused")
+    view.switch_language("zh")
 
     # the Bureau counts them (enrollment's progress, by institution)
     progress = system.call("enrollment", "GET", "/progress", "bureau").json()
@@ -363,6 +369,79 @@ def test_a_cohort_then_its_completions_uploaded_through_the_form(system: PlanSys
     answer = view.page.goto(system.url + "/institution/uploads/00000000-0000-0000-0000-000000000000")
     assert answer is not None and answer.status == 404
     assert _refusals_only(view, "422", "404")
+
+
+def test_one_enrolment_is_completed_or_withdrawn_on_its_own_page(system: PlanSystem, institution: Portal) -> None:
+    view = institution
+    own = system.call("enrollment", "GET", "/institution", "institution").json()
+    mode = "online" if own["mode"] == "online" else "offline"
+    before = _by_tier(_pages(system, "enrollment", "/enrollments", "institution"))
+    header = ["id_number", "name", "phone", "target_group", "tier", "mode", "starts_on"]
+    walk_ins = [
+        {"id_number": id_number("19950505"), "name": name, "phone": "13900139000", "target_group": "unemployed",
+         "tier": "basic", "mode": mode, "starts_on": "2021-03-01"}
+        for name in ("Sun Wei", "Hu Fang")
+    ]  # fmt: skip
+    assert _upload(view, "cohort", "walk-ins.csv", _csv(header, walk_ins)) == 303
+    first, second = (r[2] for r in _cells(view, "results"))
+
+    # from the list to the enrolment's own page
+    view.goto("/institution/enrolments?status=open")
+    view.page.click(f'#table-enrolments a[href="/institution/enrolments/{first}"]')
+    view.page.wait_for_load_state("load")
+    assert view.page.url == system.url + f"/institution/enrolments/{first}"
+    assert view.page.get_attribute("#enrolment-facts", "data-status") == "open"
+    view.shoot("institution-enrolment")
+
+    def send(button: str) -> int:
+        with view.page.expect_response(lambda r: r.request.method == "POST") as answer:
+            view.page.click(button)
+        view.page.wait_for_load_state("load")
+        return answer.value.status
+
+    # a course cannot end before it started: enrollment refuses, the page says why and nothing changes
+    view.page.fill("#completed_on", "2021-02-01")
+    view.page.select_option("#passed", "yes")
+    status = send("#completion-submit")
+    assert 400 <= status < 500 and view.page.locator("#flash.error").is_visible()
+    refusal = system.call("enrollment", "GET", f"/enrollments/{first}", "institution").json()
+    assert refusal["status"] == "open"
+    assert view.page.input_value("#completed_on") == "2021-02-01"  # what was typed is still there
+    view.shoot("institution-enrolment-refused")
+    view.switch_language("en")
+    view.page.fill("#completed_on", "2021-02-01")
+    assert 400 <= send("#completion-submit") < 500
+    view.shoot("institution-enrolment-refused")
+    view.switch_language("zh")
+    view.page.fill("#completed_on", "2021-03-20")
+    view.page.select_option("#passed", "yes")
+    assert send("#completion-submit") == 303
+    assert view.page.locator("#flash.ok").is_visible()
+    assert view.page.get_attribute("#enrolment-facts", "data-status") == "completed"
+    view.page.select_option("#outcome", "own_business")
+    assert send("#outcome-submit") == 303
+    found = system.call("enrollment", "GET", f"/enrollments/{first}", "institution").json()
+    assert found["status"] == "completed" and found["passed"] is True and found["outcome"] == "own_business"
+    assert view.page.locator("#enrolment-outcome").is_visible()
+    view.switch_language("en")
+    view.shoot("institution-enrolment")
+    view.switch_language("zh")
+
+    view.goto(f"/institution/enrolments/{second}")
+    view.page.fill("#reason", "found a job in Beijing")
+    view.page.once("dialog", lambda dialog: dialog.accept())  # "withdraw this trainee?"
+    assert send("#withdrawal-submit") == 303
+    found = system.call("enrollment", "GET", f"/enrollments/{second}", "institution").json()
+    assert found["status"] == "withdrawn" and found["withdrawn_reason"] == "found a job in Beijing"
+    assert view.page.get_attribute("#enrolment-facts", "data-status") == "withdrawn"
+
+    # the overview follows once the events reach the read model
+    view.goto("/institution")
+    total = {k: sum(t[k] for t in before.values()) for k in before["basic"]}
+    _wait_figure(view, "enrolled", f"{total['enrolled'] + 2:,}")
+    _wait_figure(view, "passed", f"{total['passed'] + 1:,}")
+    _wait_figure(view, "withdrawn", f"{total['withdrawn'] + 1:,}")
+    assert _refusals_only(view, "400", "409", "422")
 
 
 def test_other_roles_and_visitors_get_no_institution_page(system: PlanSystem, as_role: Any) -> None:

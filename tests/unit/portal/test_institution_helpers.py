@@ -29,6 +29,7 @@ def test_a_gbk_csv_from_a_chinese_excel_is_sent_as_utf8() -> None:
     assert ip.as_utf8(text.encode("gb18030")) == text.encode("utf-8")
     assert ip.as_utf8(text.encode("utf-8")) == text.encode("utf-8")
     assert ip.as_utf8(b"\xef\xbb\xbfid_number\n") == b"\xef\xbb\xbfid_number\n"
+    assert ip.as_utf8(text.encode("utf-16")) == text.encode("utf-8")  # Excel's "Unicode text"
 
 
 def test_an_uploads_answer_is_kept_with_each_rows_result_and_shown_in_the_readers_language() -> None:
@@ -236,3 +237,47 @@ def test_the_open_data_template_renders_for_visitors_and_the_logged_in(viewer: V
     )
     assert 'id="suppression"' in html and "&lt;5" in html
     assert ('href="/institution"' in html) == (viewer is not None)
+
+
+def test_the_forms_on_one_enrolment_are_validated_with_the_field_named() -> None:
+    body = ip.completion_body({"completed_on": "2021-03-20", "passed": "yes", "outcome": "employed"})
+    assert body == {"completed_on": "2021-03-20", "passed": True, "outcome": "employed"}
+    assert ip.completion_body({"completed_on": "2021-03-20", "passed": "no", "outcome": "employed"})["outcome"] is None
+    for form, field in (
+        ({"completed_on": "20/03/2021", "passed": "yes"}, "completed_on"),
+        ({"completed_on": "2021-02-30", "passed": "yes"}, "completed_on"),
+        ({"passed": "yes"}, "completed_on"),
+        ({"completed_on": "2021-03-20", "passed": "maybe"}, "passed"),
+        ({"completed_on": "2021-03-20", "passed": "yes", "outcome": "rich"}, "outcome"),
+    ):
+        with pytest.raises(ip.Refusal) as refused:
+            ip.completion_body(form)
+        assert refused.value.status == 422 and refused.value.field == field, form
+    assert ip.outcome_body({"outcome": "seeking"}) == {"outcome": "seeking"}
+    with pytest.raises(ip.Refusal):
+        ip.outcome_body({})
+    assert ip.withdrawal_body({"reason": "  found a job "}) == {"reason": "found a job"}
+    for reason in ("", "no", "x" * 501, None):
+        with pytest.raises(ip.Refusal):
+            ip.withdrawal_body({"reason": reason})
+
+
+@pytest.mark.parametrize("status", ["open", "completed", "withdrawn"])
+def test_the_enrolment_page_offers_the_forms_its_status_allows(status: str) -> None:
+    e = {
+        "id": "e-1", "id_masked": "130102********0014", "tier": "basic", "target_group": "unemployed",
+        "mode": "offline", "starts_on": "2021-03-01", "status": status, "niche": None,
+        "completed_on": "2021-03-20" if status == "completed" else None,
+        "passed": True if status == "completed" else None,
+        "outcome": None, "withdrawn_reason": "moved away" if status == "withdrawn" else None,
+    }  # fmt: skip
+    html = _render(
+        "/institution/enrolments/e-1",
+        "institution/enrolment.html",
+        Ctx(extra={"e": e, "labels": e, "outcome_label": None, "outcomes": [("employed", "employed")],
+                   "created_at": datetime.now(UTC), "typed": {"reason": "moved <away>"}}),
+    )  # fmt: skip
+    assert ('id="completion-form"' in html) == (status == "open")
+    assert ('id="withdrawal-form"' in html) == (status == "open")
+    assert ('id="outcome-form"' in html) == (status == "completed")
+    assert ('value="moved &lt;away&gt;"' in html) == (status == "open")  # what was typed, escaped

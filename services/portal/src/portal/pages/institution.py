@@ -9,13 +9,13 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from portal.clients import Refusal
@@ -27,6 +27,7 @@ from portal.web import Chart, Ctx, Flash, Viewer, backend, checked_form, done, p
 TIERS = ("basic", "professional", "senior")
 ENROLMENT_STATUSES = ("open", "completed", "withdrawn")
 DECISION_STATUSES = ("approved", "rejected")
+OUTCOMES = ("employed", "own_business", "seeking")
 PAGE_SIZE = 100
 UPLOAD_KINDS = {
     # kind: (enrollment's route, the columns of its CSV, label)
@@ -67,7 +68,13 @@ def content_type_of(file_name: str, data: bytes) -> str | None:
 
 
 def as_utf8(data: bytes) -> bytes:
-    """A file as UTF-8: Excel on a Chinese Windows saves "CSV" in GBK (GB18030), which enrollment cannot read."""
+    """A file as UTF-8, which enrollment reads: Excel on a Chinese Windows saves "CSV" in GBK (GB18030); a UTF-16
+    file (with its byte-order mark) is converted too."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return data
     try:
         data.decode("utf-8")
         return data
@@ -171,6 +178,46 @@ def template_csv(columns: Iterable[str], rows: Iterable[Mapping[str, Any]] = ())
 def city_time(row: Mapping[str, Any], *names: str) -> dict[str, Any]:
     """A row with its times in Beijing time (the pages say so)."""
     return {k: (v.astimezone(CITY_TIME) if k in names and isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def form_date(value: object, field: str) -> str:
+    """A date typed in a form (YYYY-MM-DD, as a date input sends it), else a 422 naming the field."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise Refusal(422, "invalid_field", gettext("Enter a date such as 2021-03-20:") + f" {field}", field)
+
+
+def completion_body(form: Any) -> dict[str, Any]:
+    passed = form.get("passed")
+    if passed not in ("yes", "no"):
+        raise Refusal(422, "invalid_field", gettext("Say whether the assessment was passed."), "passed")
+    outcome = form.get("outcome") or None
+    if outcome is not None and outcome not in OUTCOMES:
+        raise Refusal(422, "invalid_field", gettext("Choose an outcome from the list."), "outcome")
+    return {
+        "completed_on": form_date(form.get("completed_on"), "completed_on"),
+        "passed": passed == "yes",
+        "outcome": outcome if passed == "yes" else None,
+    }
+
+
+def outcome_body(form: Any) -> dict[str, Any]:
+    outcome = form.get("outcome")
+    if outcome not in OUTCOMES:
+        raise Refusal(422, "invalid_field", gettext("Choose an outcome from the list."), "outcome")
+    return {"outcome": outcome}
+
+
+def withdrawal_body(form: Any) -> dict[str, Any]:
+    reason = form.get("reason")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not 3 <= len(reason) <= 500:
+        raise Refusal(422, "invalid_field", gettext("Give the reason in 3 to 500 characters."), "reason")
+    return {"reason": reason}
 
 
 def chosen(value: str | None, allowed: Iterable[str], field: str) -> str | None:
@@ -377,7 +424,7 @@ def router() -> APIRouter:
         now = datetime.now(UTC)
         data = document(
             gettext("Subsidy statement"),
-            f"{viewer.institution_name} · {now:%Y-%m-%d %H:%M} UTC",
+            f"{viewer.institution_name} · {now.astimezone(CITY_TIME):%Y-%m-%d %H:%M} " + gettext("(Beijing time)"),
             [
                 Section(
                     gettext("Totals"),
@@ -425,7 +472,7 @@ def router() -> APIRouter:
             "enrolments",
             N_("Enrolments"),
             [
-                Column("id", N_("Enrolment")),
+                Column("id", N_("Enrolment"), link=lambda row: f"/institution/enrolments/{row['id']}"),
                 Column("id_masked", N_("ID number (masked)")),
                 Column("tier", N_("Tier"), "code"),
                 Column("target_group", N_("Target group"), "code"),
@@ -465,6 +512,90 @@ def router() -> APIRouter:
                 },
             ),
         )
+
+    async def enrolment_page(
+        request: Request,
+        viewer: Viewer,
+        enrollment_id: UUID,
+        status: int = 200,
+        flash: Flash | None = None,
+        typed: dict[str, str] | None = None,
+    ) -> Response:
+        found = await backend(request).get("enrollment", f"/enrollments/{enrollment_id}", viewer.key)
+        return page(
+            request,
+            "institution/enrolment.html",
+            viewer,
+            Ctx(
+                extra={
+                    "e": found,
+                    "labels": {k: translate_code(str(found[k])) for k in ("tier", "target_group", "mode", "status")},
+                    "outcome_label": translate_code(found["outcome"]) if found.get("outcome") else None,
+                    "outcomes": [(o, translate_code(o)) for o in OUTCOMES],
+                    "created_at": datetime.fromisoformat(found["created_at"]).astimezone(CITY_TIME),
+                    "typed": typed or {},  # what was typed in a refused form, shown again
+                }
+            ),
+            status=status,
+            flash=flash,
+        )
+
+    @r.get("/institution/enrolments/{enrollment_id}")
+    async def enrolment(request: Request, enrollment_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
+        return await enrolment_page(request, viewer, enrollment_id)
+
+    async def act(
+        request: Request,
+        viewer: Viewer,
+        enrollment_id: UUID,
+        build: Any,
+        method: str,
+        route: str,
+        name: str,
+        message: str,
+    ) -> Response:
+        """A form on one enrolment: checked, validated (422 naming the field), sent with the caller's key; a
+        refusal shows the page again with the service's reason."""
+        form = await checked_form(request, viewer)
+        try:
+            body = build(form)
+            await backend(request).call(
+                "enrollment", method, f"/enrollments/{enrollment_id}/{route}", viewer.key, json=body
+            )
+        except Refusal as error:
+            typed = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+            return await enrolment_page(
+                request, viewer, enrollment_id, error.status, Flash("error", error.message, error.field), typed
+            )
+        return done(f"/institution/enrolments/{enrollment_id}", name, message)
+
+    @r.get("/institution/enrolments/{enrollment_id}/{action}")
+    async def back_to_enrolment(enrollment_id: UUID, action: str, viewer: Viewer = INSTITUTION) -> Response:
+        """A form's address opened (the language switched on a refused form, a reload): the enrolment's page."""
+        if action not in ("completion", "outcome", "withdrawal"):
+            raise Refusal(404, "not_found", gettext("There is no such page."), None)
+        return RedirectResponse(f"/institution/enrolments/{enrollment_id}", status_code=303)
+
+    @r.post("/institution/enrolments/{enrollment_id}/completion")
+    async def complete(request: Request, enrollment_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
+        return await act(
+            request, viewer, enrollment_id, completion_body, "POST", "completion", "institution-completion",
+            N_("The completion was reported."),
+        )  # fmt: skip
+
+    @r.post("/institution/enrolments/{enrollment_id}/outcome")
+    async def outcome(request: Request, enrollment_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
+        return await act(
+            request, viewer, enrollment_id, outcome_body, "PUT", "outcome", "institution-outcome",
+            N_("The outcome was reported."),
+        )  # fmt: skip
+
+    @r.post("/institution/enrolments/{enrollment_id}/withdrawal")
+    async def withdraw(request: Request, enrollment_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
+        return await act(
+            request, viewer, enrollment_id, withdrawal_body, "POST", "withdrawal", "institution-withdrawal",
+            N_("The trainee was withdrawn."),
+        )  # fmt: skip
 
     @r.get("/institution/subsidies")
     async def subsidies(request: Request, viewer: Viewer = INSTITUTION) -> Response:
@@ -588,9 +719,8 @@ def router() -> APIRouter:
         upload_id = uuid4()
         async with store_of(request)() as store:
             await store.save_upload(upload_id, viewer.institution_id, kind, file_name, summary)
-        return done(
-            f"/institution/uploads/{upload_id}", "uploaded", N_("The file was sent: each row's result is below.")
-        )
+        message = N_("The file was sent: each row's result is below.")
+        return done(f"/institution/uploads/{upload_id}", "institution-uploaded", message)
 
     @r.get("/institution/uploads/cohort-template.csv")
     async def cohort_template(viewer: Viewer = INSTITUTION) -> Response:

@@ -79,7 +79,7 @@ def _bars(chart_id: str, rows: list[dict[str, Any]], columns: Sequence[tuple[str
             "xAxis": {
                 "type": "category",
                 "data": [r["label"] for r in inner],
-                "axisLabel": {"interval": 0, "hideOverlap": True},
+                "axisLabel": {"interval": 0, "hideOverlap": True, "width": 84, "overflow": "break"},
             },
             "yAxis": {"type": "value", "minInterval": 1},
             "series": [
@@ -87,7 +87,7 @@ def _bars(chart_id: str, rows: list[dict[str, Any]], columns: Sequence[tuple[str
                     "name": gettext(label),
                     "type": kind,
                     "data": [opendata.chart_value(r[key]) for r in inner],
-                    **({"smooth": True, "connectNulls": False} if kind == "line" else {}),
+                    **({"connectNulls": False, "symbolSize": 6} if kind == "line" else {}),
                 }
                 for key, label in columns
             ],
