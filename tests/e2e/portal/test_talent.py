@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from plan_events.identity import check_digit
-from tests.e2e.portal.test_finance import exports_match_the_page
+from tests.e2e.portal.test_finance import clean_but_refusals, exports_match_the_page
 from tests.support.portal import PlanSystem, Portal
 
 
@@ -120,7 +120,8 @@ def test_the_talent_office_pages(system: PlanSystem, as_role: Any) -> None:
     assert len(exports_match_the_page(view, "dead_letters")) - 1 == len(api("GET", "/dead-letters").json())
     assert len(exports_match_the_page(view, "parked")) - 1 == len(api("GET", "/dead-letters/outbox/parked").json())
     view.shoot("talent-operations")
-    assert view.clean() == []
+    # no script error, no CSP violation, no foreign host; the only failed loads are the two refusals above
+    assert clean_but_refusals(view) == ["422", "422"]
 
     # --- the same pages in English ---------------------------------------------------------------------------------
     english: Portal = as_role("talent_office", "en")

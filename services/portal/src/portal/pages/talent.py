@@ -115,7 +115,15 @@ def notices_chart(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[st
     series = []
     for route in ROUTES:
         per = {r["month"]: int(r["count"]) for r in rows if r["route"] == route}
-        series.append({"name": labels[route], "type": "bar", "stack": "all", "data": [per.get(m, 0) for m in months]})
+        series.append(
+            {
+                "name": labels[route],
+                "type": "bar",
+                "stack": "all",
+                "barMaxWidth": 56,
+                "data": [per.get(m, 0) for m in months],
+            }
+        )
     return {
         "color": ["#b3261e", "#1d4e89"],
         "tooltip": {"trigger": "axis"},
