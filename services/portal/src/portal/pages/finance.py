@@ -389,7 +389,8 @@ def router() -> APIRouter:
             viewer,
             Ctx(
                 tables=[payable_table(payable_by_institution(approved)), batches_table([_batch_row(b) for b in found])],
-                extra={"shown": shown, "q": query, "form": form if form is not None else query},
+                # not live: the payable table reads every approved subsidy (a page of 1,000 at a time) from funding
+                extra={"shown": shown, "q": query, "form": form if form is not None else query, "live": False},
             ),
             status=status,
             flash=flash,
