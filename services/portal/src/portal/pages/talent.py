@@ -79,7 +79,8 @@ def tab_counts(summary: list[dict[str, Any]], route: str | None) -> dict[str, in
     return counts
 
 
-def notice_table(rows: list[dict[str, Any]]) -> Table:
+def notice_table(rows: list[dict[str, Any]], decided: bool = True) -> Table:
+    """The inbox's rows; without the outcome's columns on the tabs of notices not decided yet."""
     shown = [
         {
             **n,
@@ -101,8 +102,11 @@ def notice_table(rows: list[dict[str, Any]]) -> Table:
             Column("rule_id", N_("Rule")),
             Column("evidence_text", N_("Evidence")),
             Column("status", N_("Status"), "code"),
-            Column("outcome", N_("Card number or reason")),
-            Column("decided_at", N_("Decided"), "datetime"),
+            *(
+                [Column("outcome", N_("Card number or reason")), Column("decided_at", N_("Decided"), "datetime")]
+                if decided
+                else []
+            ),
         ],
         shown,
         empty=N_("No notice here."),
@@ -284,7 +288,7 @@ def router() -> APIRouter:
             "talent/inbox.html",
             viewer,
             Ctx(
-                tables=[notice_table(rows)],
+                tables=[notice_table(rows, decided=filters["status"] not in ("waiting", "acknowledged"))],
                 charts=[Chart("notices_by_month", notices_chart(by_month, labels), height=220)],
                 extra={
                     "q": query,
