@@ -251,7 +251,7 @@ def router() -> APIRouter:
         chart = Chart("burndown", chart_option(fund, drawn, labels), height=380)
         monthly = monthly_option(
             by_month(days),
-            {"approved": gettext("Approved"), "reversed": gettext("Reversed"), "yuan": gettext("yuan")},
+            {"approved": gettext("Approved yuan"), "reversed": gettext("Reversed yuan"), "yuan": gettext("yuan")},
         )
         return page(
             request,
