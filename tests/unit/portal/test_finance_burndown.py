@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from portal.burndown import Fund, burndown, chart_option
+from portal.burndown import Fund, burndown, by_month, chart_option, monthly_option
 
 LABELS = {"committed": "C", "available": "A", "projection": "P", "total": "T", "yuan": "Y"}
 
@@ -73,3 +73,16 @@ def test_the_chart_marks_the_fund_total_and_draws_three_series() -> None:
     assert option["series"][0]["data"] == [["2020-01-01", 2_000]]
     assert option["series"][2]["data"] == [["2020-01-01", 7_000], ["2020-03-12", 0]]
     assert option["yAxis"]["max"] == 10_000
+
+
+def test_months_sum_approvals_and_reversals_and_draw_reversals_below_the_axis() -> None:
+    days = [
+        {"day": date(2020, 1, 3), "approved": 900, "reversed": 0},
+        {"day": date(2020, 3, 1), "approved": 5_000, "reversed": 900},
+        {"day": date(2020, 1, 30), "approved": 900, "reversed": 0},
+    ]
+    months = by_month(days)
+    assert months == [(date(2020, 1, 1), 1_800, 0), (date(2020, 3, 1), 5_000, 900)]
+    option = monthly_option(months, {"approved": "A", "reversed": "R", "yuan": "Y"})
+    assert option["xAxis"]["data"] == ["2020-01", "2020-03"]
+    assert [s["data"] for s in option["series"]] == [[1_800, 5_000], [0, -900]]

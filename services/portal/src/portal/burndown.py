@@ -119,3 +119,42 @@ def chart_option(fund: Fund, drawn: Burndown, labels: Mapping[str, str]) -> dict
             },
         ],
     }
+
+
+def by_month(days: Sequence[Mapping[str, Any]]) -> list[tuple[date, int, int]]:
+    """(first day of the month, approved yuan, reversed yuan) per completion month, months without any left out."""
+    months: dict[date, list[int]] = {}
+    for row in days:
+        month = row["day"].replace(day=1)
+        totals = months.setdefault(month, [0, 0])
+        totals[0] += int(row["approved"] or 0)
+        totals[1] += int(row["reversed"] or 0)
+    return [(month, approved, reversed_) for month, (approved, reversed_) in sorted(months.items())]
+
+
+def monthly_option(months: Sequence[tuple[date, int, int]], labels: Mapping[str, str]) -> dict[str, Any]:
+    """Approved yuan per completion month (bars), reversals below the axis: where the fund's money went."""
+    return {
+        "color": ["#b3261e", "#616e7c"],
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 70, "right": 20, "top": 36, "bottom": 30},
+        "xAxis": {"type": "category", "data": [m.strftime("%Y-%m") for m, _, _ in months]},
+        "yAxis": {"type": "value", "name": labels["yuan"]},
+        "series": [
+            {
+                "name": labels["approved"],
+                "type": "bar",
+                "stack": "net",
+                "barMaxWidth": 40,
+                "data": [a for _, a, _ in months],
+            },
+            {
+                "name": labels["reversed"],
+                "type": "bar",
+                "stack": "net",
+                "barMaxWidth": 40,
+                "data": [-r for _, _, r in months],
+            },
+        ],
+    }

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from portal import formcheck as check
-from portal.burndown import Fund, burndown, chart_option
+from portal.burndown import Fund, burndown, by_month, chart_option, monthly_option
 from portal.clients import Refusal
 from portal.formcheck import Invalid, short, when
 from portal.i18n import N_, gettext
@@ -249,13 +249,17 @@ def router() -> APIRouter:
             "yuan": gettext("yuan"),
         }
         chart = Chart("burndown", chart_option(fund, drawn, labels), height=380)
+        monthly = monthly_option(
+            by_month(days),
+            {"approved": gettext("Approved yuan"), "reversed": gettext("Reversed yuan"), "yuan": gettext("yuan")},
+        )
         return page(
             request,
             "finance/fund.html",
             viewer,
             Ctx(
                 tables=summary_tables(summary),
-                charts=[chart],
+                charts=[chart, Chart("by_month", monthly, height=260)],
                 extra={
                     "figures_list": fund_figures(fund),
                     "drawn": drawn,
@@ -385,7 +389,8 @@ def router() -> APIRouter:
             viewer,
             Ctx(
                 tables=[payable_table(payable_by_institution(approved)), batches_table([_batch_row(b) for b in found])],
-                extra={"shown": shown, "q": query, "form": form if form is not None else query},
+                # not live: the payable table reads every approved subsidy (a page of 1,000 at a time) from funding
+                extra={"shown": shown, "q": query, "form": form if form is not None else query, "live": False},
             ),
             status=status,
             flash=flash,

@@ -77,7 +77,14 @@ def operations_router(prefix: str, role: str, service: str, template: str) -> AP
     async def render(request: Request, viewer: Viewer, flash: Flash | None = None, status: int = 200) -> Response:
         dead = await backend(request).get(service, "/dead-letters", viewer.key, limit=PAGE)
         parked = await _parked(lambda path: backend(request).get(service, path, viewer.key, limit=PAGE))
-        return page(request, template, viewer, Ctx(tables=tables(dead, parked)), status=status, flash=flash)
+        return page(
+            request,
+            template,
+            viewer,
+            Ctx(tables=tables(dead, parked), extra={"live": False}),
+            status=status,
+            flash=flash,
+        )
 
     @router.get(here)
     async def operations(request: Request, viewer: Viewer = allowed) -> Response:

@@ -79,7 +79,8 @@ def tab_counts(summary: list[dict[str, Any]], route: str | None) -> dict[str, in
     return counts
 
 
-def notice_table(rows: list[dict[str, Any]]) -> Table:
+def notice_table(rows: list[dict[str, Any]], decided: bool = True) -> Table:
+    """The inbox's rows; without the outcome's columns on the tabs of notices not decided yet."""
     shown = [
         {
             **n,
@@ -101,8 +102,11 @@ def notice_table(rows: list[dict[str, Any]]) -> Table:
             Column("rule_id", N_("Rule")),
             Column("evidence_text", N_("Evidence")),
             Column("status", N_("Status"), "code"),
-            Column("outcome", N_("Card number or reason")),
-            Column("decided_at", N_("Decided"), "datetime"),
+            *(
+                [Column("outcome", N_("Card number or reason")), Column("decided_at", N_("Decided"), "datetime")]
+                if decided
+                else []
+            ),
         ],
         shown,
         empty=N_("No notice here."),
@@ -115,7 +119,15 @@ def notices_chart(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[st
     series = []
     for route in ROUTES:
         per = {r["month"]: int(r["count"]) for r in rows if r["route"] == route}
-        series.append({"name": labels[route], "type": "bar", "stack": "all", "data": [per.get(m, 0) for m in months]})
+        series.append(
+            {
+                "name": labels[route],
+                "type": "bar",
+                "stack": "all",
+                "barMaxWidth": 56,
+                "data": [per.get(m, 0) for m in months],
+            }
+        )
     return {
         "color": ["#b3261e", "#1d4e89"],
         "tooltip": {"trigger": "axis"},
@@ -276,7 +288,7 @@ def router() -> APIRouter:
             "talent/inbox.html",
             viewer,
             Ctx(
-                tables=[notice_table(rows)],
+                tables=[notice_table(rows, decided=filters["status"] not in ("waiting", "acknowledged"))],
                 charts=[Chart("notices_by_month", notices_chart(by_month, labels), height=220)],
                 extra={
                     "q": query,
