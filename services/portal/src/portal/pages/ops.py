@@ -1,7 +1,7 @@
 """A service's dead letters and parked outbox rows, with Replay and Retry: the finance office's and the talent
 office's operations pages are the same page on two services (each with the caller's own key)."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,19 +14,7 @@ from portal.tables import Column, Table
 from portal.web import Ctx, Flash, Viewer, backend, checked_form, done, page, require
 
 PAGE = 200
-PARKED = ("/outbox/parked", "/dead-letters/outbox/parked")
-"""Where the parked rows are: the README's path, and the one the runtime serves today (its parked router is
-nested in the dead letters' router, so its prefix doubles); a missing route (404 `not_found`) tries the next."""
-
-
-async def _parked(call: Callable[[str], Awaitable[Any]], tail: str = "") -> Any:
-    for n, base in enumerate(PARKED):
-        try:
-            return await call(base + tail)
-        except Refusal as error:
-            if error.status != 404 or error.code != "not_found" or n == len(PARKED) - 1:
-                raise
-    raise AssertionError("unreachable")
+PARKED = "/dead-letters/outbox/parked"  # where plan_runtime.http serves a service's parked outbox rows
 
 
 def tables(dead: list[dict[str, Any]], parked: list[dict[str, Any]]) -> list[Table]:
@@ -76,7 +64,7 @@ def operations_router(prefix: str, role: str, service: str, template: str) -> AP
 
     async def render(request: Request, viewer: Viewer, flash: Flash | None = None, status: int = 200) -> Response:
         dead = await backend(request).get(service, "/dead-letters", viewer.key, limit=PAGE)
-        parked = await _parked(lambda path: backend(request).get(service, path, viewer.key, limit=PAGE))
+        parked = await backend(request).get(service, PARKED, viewer.key, limit=PAGE)
         return page(
             request,
             template,
@@ -94,11 +82,7 @@ def operations_router(prefix: str, role: str, service: str, template: str) -> AP
         async def act(request: Request, number: int, viewer: Viewer = allowed) -> Response:
             await checked_form(request, viewer)
             try:
-                if path.startswith("/outbox/parked"):
-                    tail = path.removeprefix("/outbox/parked").format(number)
-                    await _parked(lambda base: backend(request).post(service, base + tail, viewer.key))
-                else:
-                    await backend(request).post(service, path.format(number), viewer.key)
+                await backend(request).post(service, path.format(number), viewer.key)
             except Refusal as error:
                 return await render(request, viewer, Flash("error", error.message, error.field), error.status)
             return done(here, name, message)
@@ -112,7 +96,7 @@ def operations_router(prefix: str, role: str, service: str, template: str) -> AP
     )
     router.add_api_route(
         here + "/parked/{number}/retry",
-        action("/outbox/parked/{}/retry", f"{service}-retrying", N_("The relay sends the event again.")),
+        action(PARKED + "/{}/retry", f"{service}-retrying", N_("The relay sends the event again.")),
         methods=["POST"],
     )
     return router
