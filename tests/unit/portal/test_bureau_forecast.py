@@ -44,6 +44,9 @@ def test_a_target_is_forecast_at_the_run_rate_or_said_not_to_be_met_at_this_rate
     late = fc.forecast(done=100, target=10_000, rate=100.0, now=now, deadline=fc.PLAN_END)
     assert late.status == fc.NOT_AT_THIS_RATE and late.on is not None and late.on > fc.PLAN_END
     assert fc.forecast(100, 400, 0.0, now, fc.PLAN_END) == fc.Forecast(fc.NOT_AT_THIS_RATE, None)
+    # a trickle: no date centuries away (nor past the year 9999)
+    assert fc.forecast(0, 100_000, 1e-9, now, fc.PLAN_END) == fc.Forecast(fc.NOT_AT_THIS_RATE, None)
+    assert fc.forecast(100, 100_000, 5.7, now, fc.PLAN_END) == fc.Forecast(fc.NOT_AT_THIS_RATE, None)
     # a deadline passed unmet is missed; no data, no forecast
     assert fc.forecast(10, 50, 5.0, date(2021, 1, 5), fc.DEADLINES["2020"]).status == fc.MISSED
     assert fc.forecast(0, 50, 0.0, None, fc.PLAN_END).status == fc.NO_DATA

@@ -22,6 +22,7 @@ PLAN_START = date(2020, 1, 1)
 PLAN_END = date(2021, 12, 31)
 DEADLINES = {"2020": date(2020, 12, 31), "2021": date(2021, 12, 31), "plan": PLAN_END}
 WINDOW = 3  # months of data the run rate looks back over
+HORIZON_DAYS = 10 * 366  # a forecast further than this from "now" is not dated (it says only "not at this rate")
 DAYS_PER_MONTH = 365.25 / 12
 COUNTS = ("enrolled", "open", "completed", "failed", "withdrawn", "employed", "own_business")
 
@@ -107,7 +108,10 @@ def forecast(
         return Forecast(MISSED, None)
     if rate <= 0:
         return Forecast(NOT_AT_THIS_RATE, None)
-    on = now + timedelta(days=math.ceil((target - done) / rate * DAYS_PER_MONTH))
+    days = math.ceil((target - done) / rate * DAYS_PER_MONTH)
+    if days > HORIZON_DAYS:  # centuries away at a trickle: no date worth showing (nor one a date can hold)
+        return Forecast(NOT_AT_THIS_RATE, None)
+    on = now + timedelta(days=days)
     return Forecast(ON_TRACK if on <= deadline else NOT_AT_THIS_RATE, on)
 
 

@@ -697,7 +697,10 @@ def router() -> APIRouter:
         matched = KEY_PATTERN.match(key)
         institutions = await backend(request).get("enrollment", "/institutions", viewer.key)
         name = next((i["name"] for i in institutions if i["id"] == str(institution_id)), str(institution_id))
-        issued = {"key": key, "key_id": matched.group(1) if matched else None, "institution": name}
+        issued = {
+            "key": key, "key_id": matched.group(1) if matched else None, "institution": name,
+            "institution_id": str(institution_id),
+        }  # fmt: skip
         return await _institutions_page(
             request, viewer, 201, Flash("ok", gettext("A key was issued. It is shown below this once only.")),
             issued=issued,
