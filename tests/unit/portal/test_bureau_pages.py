@@ -149,3 +149,21 @@ def test_the_monthly_report_is_a_pdf_with_the_months_numbers() -> None:
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
     assert "月度进展报告" in text and "石家庄直播学院" in text
     assert "13" in text and "80,000" in text  # completed in the month; the 2021 target
+
+
+def test_the_progress_page_before_any_enrolment_says_there_is_no_data() -> None:
+    empty_tier = {
+        **dict.fromkeys(("enrolled", "open", "completed", "failed", "withdrawn", "employed", "own_business"), 0),
+        "completion_rate": None, "employment_rate": None, "own_business_rate": None,
+    }  # fmt: skip
+    progress = {
+        **PROGRESS,
+        "tiers": {t: {**empty_tier, "targets": v["targets"]} for t, v in PROGRESS["tiers"].items()},  # type: ignore[attr-defined]
+        "by_completion_year": [], "by_target_group": [], "by_institution": [],
+    }  # fmt: skip
+    data = {"progress": progress, "institutions": [], "starts": [], "completions": [], "now": None}
+    tables, charts, extra = bureau._progress_page(data)
+    html = page(request("/bureau"), "bureau/progress.html", VIEWER, Ctx(tables, charts, extra)).body.decode()
+    targets = {t.id: t for t in tables}["targets"].rows
+    assert {r["status"] for r in targets} == {"no_data"}
+    assert 'id="report-download"' not in html and 'id="fig-now">—' in html
