@@ -131,7 +131,7 @@ def _charts(
     target_line = {
         "symbol": "none",
         "lineStyle": {"color": "#b3261e", "type": "dashed"},
-        "label": {"formatter": gettext("Target") + " 100%", "color": "#b3261e"},
+        "label": {"formatter": gettext("Target") + " 100%", "color": "#b3261e", "position": "insideEndTop"},
         "data": [{"xAxis": 100}],
     }
     progress_series = []
@@ -265,7 +265,11 @@ def _charts(
                 "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
                 "legend": {"top": 0},
                 "grid": {"left": 12, "right": 16, "top": 36, "bottom": 8, "containLabel": True},
-                "xAxis": {"type": "category", "data": [translate_code(g) for g in groups]},
+                "xAxis": {
+                    "type": "category",
+                    "data": [translate_code(g) for g in groups],
+                    "axisLabel": {"interval": 0, "hideOverlap": False, "rotate": 12},
+                },
                 "yAxis": {"type": "value", "minInterval": 1},
                 "series": [
                     {
