@@ -195,6 +195,39 @@ class PortalStore(Unit):
 
     # --- bureau pages' queries (add below) ------------------------------------------------------------------
 
+    async def bureau_latest_day(self) -> date | None:
+        """The latest activity date in the data (a course start or completion): the simulated plan's "now"."""
+        day: date | None = await self.conn.fetchval(
+            "SELECT greatest(max(starts_on), max(completed_on)) FROM enrolments"
+        )
+        return day
+
+    async def bureau_as_of(self, first_day: date, last_day: date) -> list[dict[str, Any]]:
+        """For the monthly report: counts by tier, target group and institution, cumulative up to `last_day`
+        (as enrollment's /progress counts them: a start by its day, a passed course by its completion day) and
+        within the month `first_day`..`last_day`; `completed_this_year` from 1 January of `last_day`'s year."""
+        rows = await self.conn.fetch(
+            """SELECT tier, coalesce(target_group, 'unknown') AS target_group, institution_id,
+                      count(*) FILTER (WHERE starts_on <= $2) AS enrolled,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on <= $2) AS completed,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on <= $2
+                                         AND outcome = 'employed') AS employed,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on <= $2
+                                         AND outcome = 'own_business') AS own_business,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on <= $2
+                                         AND completed_on >= date_trunc('year', $2::date)::date) AS completed_this_year,
+                      count(*) FILTER (WHERE starts_on BETWEEN $1 AND $2) AS enrolled_in_month,
+                      count(*) FILTER (WHERE status = 'passed'
+                                         AND completed_on BETWEEN $1 AND $2) AS completed_in_month,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on BETWEEN $1 AND $2
+                                         AND outcome = 'employed') AS employed_in_month,
+                      count(*) FILTER (WHERE status = 'passed' AND completed_on BETWEEN $1 AND $2
+                                         AND outcome = 'own_business') AS own_business_in_month
+               FROM enrolments GROUP BY tier, target_group, institution_id""",
+            first_day, last_day,
+        )  # fmt: skip
+        return [dict(r) for r in rows]
+
     # --- finance pages' queries (add below) -----------------------------------------------------------------
 
     async def approvals_by_completion_day(self) -> list[dict[str, Any]]:
