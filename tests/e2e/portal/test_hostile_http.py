@@ -427,6 +427,11 @@ def test_every_route_of_the_portal_is_attacked(surface: Surface) -> None:
     for route in surface.routes:
         roles = [route.owner] if route.owner else list(ROLES)
         assert any(_concrete(route, surface, role) for role in roles), route.path
+    for role in (*ROLES, PUBLIC_ROLE):
+        print(
+            f"\n{role}: {len(surface.paths[role])} pages crawled, {len(surface.forms[role])} forms: "
+            + ", ".join(sorted({f.action for f in surface.forms[role]}))
+        )
     for role in ROLES:
         assert HOME[role] in surface.paths[role] or not any(r.owner == role for r in surface.routes), role
         assert any(f.action == "/lang" for f in surface.forms[role]), "every page has the language switch"
@@ -439,6 +444,7 @@ def test_hand_written_hostile_values_everywhere(
     visitor = visitors[role]
     visitor.ensure()
     sent = sum(attack(visitor, surface, role, value) for value in HOSTILE)
+    print(f"\n{role}: {sent} hostile requests")
     assert sent >= len(HOSTILE) * 2  # at least the language switch's two fields on every page
 
 
@@ -583,9 +589,19 @@ def test_a_body_over_the_limit_is_413(system: PlanSystem, surface: Surface, visi
                     yield b"a" * min(65536, size - sent)
                     sent += 65536
 
-            answer = visitor.http.post(path, content=chunks(), headers=FORM_TYPE)  # no Content-Length
+            if path in UPLOADS:  # a file, as the upload form sends it, streamed without a Content-Length
+                head = b'--b0\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+                body_type = {"Content-Type": "multipart/form-data; boundary=b0"}
+                answer = visitor.http.post(path, content=_chained(head, chunks()), headers=body_type)
+            else:
+                answer = visitor.http.post(path, content=chunks(), headers=FORM_TYPE)  # no Content-Length
             assert answer.status_code == 413, (role, path, "chunked", answer.status_code)
     assert visitors["bureau"].logged_in()
+
+
+def _chained(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
 
 
 @pytest.mark.parametrize(
