@@ -375,6 +375,19 @@ def _get(visitor: Visitor, url: str) -> httpx.Response:
     return visitor.http.get(url)
 
 
+def _some_forms_of_each_route(surface: Surface, role: str, each: int = 2) -> list[Form]:
+    """A page lists one form per row (a notice's buttons, a decision's reversal): two of each route suffice."""
+    chosen: list[Form] = []
+    taken: dict[str, int] = {}
+    for form in surface.forms.get(role, []):
+        route = surface.route_of(form.action)
+        template = route.path if route is not None else form.action
+        if taken.get(template, 0) < each:
+            taken[template] = taken.get(template, 0) + 1
+            chosen.append(form)
+    return chosen
+
+
 def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
     """One hostile value in every path parameter, query parameter and form field reachable as `role`."""
     sent = 0
@@ -394,7 +407,7 @@ def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
                 url = f"{concrete}?{query}"
                 check(_get(visitor, url), value, f"{role} GET {concrete}?{name}=…")
                 sent += 1
-    for form in surface.forms.get(role, []):
+    for form in _some_forms_of_each_route(surface, role):
         for name in [n for n in form.fields if n != "csrf"] + form.files:
             sent += 1
             if name in form.files:
@@ -404,6 +417,7 @@ def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
                 fields = {**form.fields, name: value, "csrf": visitor.csrf}
                 answer = visitor.http.post(form.action, content=_form_body(fields), headers=FORM_TYPE)
             check(answer, value, f"{role} POST {form.action} {name}=…")
+            assert 'data-code="csrf_token_invalid"' not in answer.text, f"{form.action}: the session's token refused"
             if answer.status_code == 303 and answer.headers.get("location", "").startswith("/login"):
                 visitor.ensure()
         route = surface.route_of(form.action)
