@@ -332,6 +332,8 @@ FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 def check(answer: httpx.Response, value: str, what: str) -> None:
     assert answer.status_code < 500, f"{what}: {answer.status_code}\n{answer.text[:600]}"
+    assert "default-src 'self'" in answer.headers.get("content-security-policy", ""), f"{what}: no CSP"
+    assert answer.headers.get("x-content-type-options") == "nosniff", f"{what}: no nosniff"
     if 300 <= answer.status_code < 400:
         location = answer.headers.get("location", "")
         read = location.strip("".join(chr(c) for c in range(0x21))).replace("\\", "/")
@@ -526,6 +528,26 @@ def test_another_roles_session_is_refused_every_page_and_form(
                 if "POST" in route.methods:
                     answer = visitor.http.post(concrete, content=_form_body({"csrf": visitor.csrf}), headers=FORM_TYPE)
                     assert answer.status_code == 403, (role, concrete, answer.status_code)
+
+
+def test_any_method_on_any_route_is_answered_without_a_server_error(
+    system: PlanSystem, surface: Surface, visitors: dict[str, Visitor]
+) -> None:
+    """GET of a form's route, POST of a page, and methods no route has (the owner's session, its token)."""
+    for route in surface.routes:
+        role = route.owner or "bureau"
+        visitor = visitors[role]
+        visitor.ensure()
+        for concrete in _concrete(route, surface, role)[:1]:
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
+                if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                    continue
+                if concrete.split("?")[0] == "/live" and method == "GET":
+                    continue
+                fields = _form_body({"csrf": visitor.csrf}) if method != "GET" else None
+                answer = visitor.http.request(method, concrete, content=fields, headers=FORM_TYPE)
+                check(answer, "", f"{method} {concrete}")
+                assert answer.status_code in (303, 403, 404, 405), (method, concrete, answer.status_code)
 
 
 def world(system: PlanSystem) -> str:
