@@ -163,10 +163,14 @@ class _Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
         self.forms: list[Form] = []
+        self.codes: list[str] = []  # the text of every table cell showing a code (`<td class="code">`)
         self._select: str | None = None
+        self._code: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        if tag == "td" and "code" in a.get("class", "").split():
+            self._code = []
         if tag == "a" and a.get("href", "").startswith("/"):
             self.links.append(a["href"])
         elif tag == "form":
@@ -189,6 +193,13 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
             self._select = None
+        if tag == "td" and self._code is not None:
+            self.codes.append("".join(self._code).strip())
+            self._code = None
+
+    def handle_data(self, data: str) -> None:
+        if self._code is not None:
+            self._code.append(data)
 
 
 # --- a role's browser-less session --------------------------------------------------------------------------
@@ -234,6 +245,10 @@ class Visitor:
         self.http.close()
 
 
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def _csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]*)"', html)
     assert found, "no CSRF field on the page"
@@ -249,12 +264,16 @@ class Surface:
     queries: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # role -> path -> {name: value}
     forms: dict[str, list[Form]] = field(default_factory=dict)  # role -> forms (deduplicated)
     pages_of_form: dict[tuple[str, str], str] = field(default_factory=dict)  # (role, action) -> the page
+    untranslated: set[tuple[str, str, str]] = field(default_factory=set)  # (role, page, code) shown untranslated
 
     def route_of(self, path: str) -> RouteInfo | None:
         return next((r for r in self.routes if r.matches(path)), None)
 
 
-def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, str]], list[Form], dict[str, str]]:
+Crawled = tuple[set[str], dict[str, dict[str, str]], list[Form], dict[str, str], set[tuple[str, str]]]
+
+
+def crawl(system: PlanSystem, role: str) -> Crawled:
     visitor = Visitor(system, None if role == PUBLIC_ROLE else role)
     home = HOME.get(role, "/open")
     try:
@@ -263,6 +282,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
         queries: dict[str, dict[str, str]] = {}
         forms: dict[tuple[str, tuple[str, ...]], Form] = {}
         page_of: dict[str, str] = {}
+        untranslated: set[tuple[str, str]] = set()  # (page, code shown as it is, in Chinese)
         queue = list(start)
         while queue and len(seen) < MAX_PAGES:
             link = queue.pop(0)
@@ -280,6 +300,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
                 continue
             parser = _Page()
             parser.feed(answer.text)
+            untranslated |= {(parts.path, c) for c in parser.codes if c not in ("", "—") and not _chinese(c)}
             for href in parser.links:
                 target = urlsplit(href)
                 queries.setdefault(target.path, {}).update(
@@ -291,7 +312,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
                 if form.method == "POST" and form.action.startswith("/"):
                     forms.setdefault(form.key, form)
                     page_of.setdefault(form.action, parts.path)
-        return seen, queries, list(forms.values()), page_of
+        return seen, queries, list(forms.values()), page_of, untranslated
     finally:
         visitor.close()
 
@@ -300,8 +321,9 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
 def surface(system: PlanSystem) -> Surface:
     found = Surface(portal_routes())
     for role in (*ROLES, PUBLIC_ROLE):
-        paths, queries, forms, page_of = crawl(system, role)
+        paths, queries, forms, page_of, untranslated = crawl(system, role)
         found.paths[role], found.queries[role], found.forms[role] = paths, queries, forms
+        found.untranslated |= {(role, page, code) for page, code in untranslated}
         found.pages_of_form.update({(role, action): page for action, page in page_of.items()})
     return found
 
@@ -481,6 +503,11 @@ def test_generated_hostile_values_everywhere(
 
     visitor.ensure()
     attacked()
+
+
+def test_every_code_a_page_shows_is_in_chinese(surface: Surface) -> None:
+    """Cells of kind `code` (tiers, statuses, reasons ...) read in Chinese on every crawled page (codes.po)."""
+    assert sorted(surface.untranslated) == []
 
 
 def test_without_a_session_a_page_leads_to_the_log_in_and_a_form_is_refused(
