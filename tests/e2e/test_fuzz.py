@@ -1,6 +1,7 @@
 """Kafka fuzz tier (issue 10, item 5): generated records on every consumed topic of the real broker.
 
-The three services run as real processes, on a database of their own (`talentplan_fuzz`), on ports of their
+The three services and the portal (the web front, which reads every plan topic into its read model) run as
+real processes, on a database of their own (`talentplan_fuzz`), on ports of their
 own (so a `make run` or another end-to-end module is left alone) and with consumer groups of their own that
 start at the topics' ends. Hypothesis generates records over bytes, JSON shapes, headers, keys and sizes,
 mixed with valid events (fresh ids); they are sent to every topic a service consumes, followed by valid events
@@ -15,7 +16,7 @@ within a bounded time:
 (b) each group's committed offsets reach the end of every partition of its topics;
 (c) the three outboxes drain (nothing unpublished, nothing parked), and every dead letter reached the
     `dead-letter` topic, bounded in size;
-(d) every service answers GET /health/ready 200;
+(d) every service answers GET /health/ready 200 (the portal too), and every dead letter has its reason;
 (e) the valid events sent after the fuzz were applied exactly once (a subsidy approved once, one notice).
 
 FUZZ_RECORDS sets the number of generated records (CI: 1,500; `make fuzz`: 20,000); FUZZ_SEED replays a run's
@@ -72,6 +73,7 @@ from plan_events import (
     UnknownEvent,
     decode,
 )
+from portal.projection import consumes as portal_consumes
 from tests.infrastructure import real_infrastructure
 from tests.support.kafka import committed, group_starts_at_end, partitions_of
 from tests.support.plan import approval, completion, enrolment, person, reinstatement, suspension, withdrawal
@@ -87,12 +89,14 @@ MAX_RECORD = 1_000_000  # key + value + headers, below the producer's max_reques
 CONSUMERS: dict[str, tuple[type[Event], ...]] = {
     "funding": (TraineeEnrolled, TierCompleted, EnrollmentWithdrawn, InstitutionSuspended, InstitutionReinstated),
     "talent-card": (TierCompleted, SubsidyApproved, SubsidyReversed),
+    "portal": tuple(portal_consumes()),  # the web front's read model: every plan topic
 }
+FLEET = (*services.APIS, "portal")  # the processes started: the consumers and enrollment (which consumes nothing)
 TOPICS = sorted({model.topic for models in CONSUMERS.values() for model in models})
 READERS = {
     topic: [name for name, models in CONSUMERS.items() if topic in {m.topic for m in models}] for topic in TOPICS
 }
-SCHEMAS = {name: services.SERVICES[name][1] for name in services.APIS}
+SCHEMAS = {name: services.SERVICES[name][1] for name in FLEET}
 INSTITUTIONS = [uuid.uuid4() for _ in range(3)]  # the fuzz's valid events never touch the institutions checked after
 
 
@@ -101,7 +105,7 @@ INSTITUTIONS = [uuid.uuid4() for _ in range(3)]  # the fuzz's valid events never
 
 @dataclass
 class Fleet:
-    """The three services on free ports, a fresh database and consumer groups of their own."""
+    """The three services and the portal on free ports, a fresh database and consumer groups of their own."""
 
     bootstrap: str
     run: str
@@ -170,15 +174,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             pytest.fail("the fuzz tier runs the services on the local infrastructure (`make fuzz`, `make test`)")
         postgres.fresh_database(FUZZ_DATABASE)
         run = uuid.uuid4().hex[:6]
-        groups = {name: f"{name}-fuzz-{run}" for name in services.APIS}
+        groups = {name: f"{name}-fuzz-{run}" for name in FLEET}
         for name, models in CONSUMERS.items():
             asyncio.run(group_starts_at_end(infra.kafka, groups[name], *{m.topic for m in models}))
-        ports = {name: _free_port() for name in services.APIS}
+        ports = {name: _free_port() for name in FLEET}
         fleet = Fleet(infra.kafka, run, ports, groups, tmp_path_factory.mktemp("fuzz-logs"))
         try:
-            for name in services.APIS:
+            for name in FLEET:
                 fleet.start(name)
-            for name in services.APIS:
+            for name in FLEET:
                 fleet.wait_ready(name)
             yield fleet
         finally:
@@ -779,7 +783,7 @@ async def readiness(fleet: Fleet, problems: dict[str, str]) -> dict[str, int | s
     """Each service's GET /health/ready status; the last problems a service reported are kept in `problems`."""
     answers: dict[str, int | str] = {}
     async with httpx.AsyncClient(timeout=5) as http:
-        for name in services.APIS:
+        for name in FLEET:
             try:
                 answer = await http.get(f"{fleet.url(name)}/health/ready")
                 answers[name] = answer.status_code
@@ -848,6 +852,13 @@ async def test_any_generated_record_on_any_consumed_topic_is_applied_or_dead_let
             if (state.done and all(code == 200 for code in ready.values())) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(2)
+        reasonless = {  # a dead letter says why
+            name: await conns[name].fetchval(
+                "SELECT count(*) FROM dead_letters WHERE consumer = $1 AND coalesce(btrim(error), '') = ''",
+                fleet.groups[name],
+            )
+            for name in CONSUMERS
+        }
 
     line = summary(run_seed, landed, state, ready, red, problems, sent - started, time.monotonic() - started)
     print(line)
@@ -861,6 +872,9 @@ async def test_any_generated_record_on_any_consumed_topic_is_applied_or_dead_let
     assert all(table == seen for table, seen in state.notices.values()), f"dead-letter notices {logs}\n{line}"
     assert topic.largest < 16_000, f"a dead-letter notice of {topic.largest} bytes\n{line}"
     assert all(code == 200 for code in ready.values()), f"not ready at the end {logs}: {ready}\n{line}"  # (d)
+    assert set(ready) == set(FLEET), ready
+    assert not any(reasonless.values()), f"dead letters without a reason: {reasonless}\n{line}"
+    assert state.accounts["portal"].dead > 0, f"no hostile record reached the portal\n{line}"
     assert not state.after, f"valid events after the fuzz {logs}: {state.after}\n{line}"  # (e)
     kinds = {item.record.kind for item in landed}
     assert {"valid", "junk", "huge-int", "deep", "nan"} <= kinds, f"the generator lost a kind: {kinds}\n{line}"

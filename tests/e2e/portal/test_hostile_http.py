@@ -163,10 +163,14 @@ class _Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
         self.forms: list[Form] = []
+        self.codes: list[str] = []  # the text of every table cell showing a code (`<td class="code">`)
         self._select: str | None = None
+        self._code: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        if tag == "td" and "code" in a.get("class", "").split():
+            self._code = []
         if tag == "a" and a.get("href", "").startswith("/"):
             self.links.append(a["href"])
         elif tag == "form":
@@ -189,6 +193,13 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
             self._select = None
+        if tag == "td" and self._code is not None:
+            self.codes.append("".join(self._code).strip())
+            self._code = None
+
+    def handle_data(self, data: str) -> None:
+        if self._code is not None:
+            self._code.append(data)
 
 
 # --- a role's browser-less session --------------------------------------------------------------------------
@@ -234,6 +245,10 @@ class Visitor:
         self.http.close()
 
 
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def _csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]*)"', html)
     assert found, "no CSRF field on the page"
@@ -249,12 +264,16 @@ class Surface:
     queries: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # role -> path -> {name: value}
     forms: dict[str, list[Form]] = field(default_factory=dict)  # role -> forms (deduplicated)
     pages_of_form: dict[tuple[str, str], str] = field(default_factory=dict)  # (role, action) -> the page
+    untranslated: set[tuple[str, str, str]] = field(default_factory=set)  # (role, page, code) shown untranslated
 
     def route_of(self, path: str) -> RouteInfo | None:
         return next((r for r in self.routes if r.matches(path)), None)
 
 
-def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, str]], list[Form], dict[str, str]]:
+Crawled = tuple[set[str], dict[str, dict[str, str]], list[Form], dict[str, str], set[tuple[str, str]]]
+
+
+def crawl(system: PlanSystem, role: str) -> Crawled:
     visitor = Visitor(system, None if role == PUBLIC_ROLE else role)
     home = HOME.get(role, "/open")
     try:
@@ -263,6 +282,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
         queries: dict[str, dict[str, str]] = {}
         forms: dict[tuple[str, tuple[str, ...]], Form] = {}
         page_of: dict[str, str] = {}
+        untranslated: set[tuple[str, str]] = set()  # (page, code shown as it is, in Chinese)
         queue = list(start)
         while queue and len(seen) < MAX_PAGES:
             link = queue.pop(0)
@@ -280,6 +300,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
                 continue
             parser = _Page()
             parser.feed(answer.text)
+            untranslated |= {(parts.path, c) for c in parser.codes if c not in ("", "—") and not _chinese(c)}
             for href in parser.links:
                 target = urlsplit(href)
                 queries.setdefault(target.path, {}).update(
@@ -291,7 +312,7 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
                 if form.method == "POST" and form.action.startswith("/"):
                     forms.setdefault(form.key, form)
                     page_of.setdefault(form.action, parts.path)
-        return seen, queries, list(forms.values()), page_of
+        return seen, queries, list(forms.values()), page_of, untranslated
     finally:
         visitor.close()
 
@@ -300,8 +321,9 @@ def crawl(system: PlanSystem, role: str) -> tuple[set[str], dict[str, dict[str, 
 def surface(system: PlanSystem) -> Surface:
     found = Surface(portal_routes())
     for role in (*ROLES, PUBLIC_ROLE):
-        paths, queries, forms, page_of = crawl(system, role)
+        paths, queries, forms, page_of, untranslated = crawl(system, role)
         found.paths[role], found.queries[role], found.forms[role] = paths, queries, forms
+        found.untranslated |= {(role, page, code) for page, code in untranslated}
         found.pages_of_form.update({(role, action): page for action, page in page_of.items()})
     return found
 
@@ -332,6 +354,8 @@ FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 def check(answer: httpx.Response, value: str, what: str) -> None:
     assert answer.status_code < 500, f"{what}: {answer.status_code}\n{answer.text[:600]}"
+    assert "default-src 'self'" in answer.headers.get("content-security-policy", ""), f"{what}: no CSP"
+    assert answer.headers.get("x-content-type-options") == "nosniff", f"{what}: no nosniff"
     if 300 <= answer.status_code < 400:
         location = answer.headers.get("location", "")
         read = location.strip("".join(chr(c) for c in range(0x21))).replace("\\", "/")
@@ -375,6 +399,19 @@ def _get(visitor: Visitor, url: str) -> httpx.Response:
     return visitor.http.get(url)
 
 
+def _some_forms_of_each_route(surface: Surface, role: str, each: int = 2) -> list[Form]:
+    """A page lists one form per row (a notice's buttons, a decision's reversal): two of each route suffice."""
+    chosen: list[Form] = []
+    taken: dict[str, int] = {}
+    for form in surface.forms.get(role, []):
+        route = surface.route_of(form.action)
+        template = route.path if route is not None else form.action
+        if taken.get(template, 0) < each:
+            taken[template] = taken.get(template, 0) + 1
+            chosen.append(form)
+    return chosen
+
+
 def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
     """One hostile value in every path parameter, query parameter and form field reachable as `role`."""
     sent = 0
@@ -394,7 +431,7 @@ def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
                 url = f"{concrete}?{query}"
                 check(_get(visitor, url), value, f"{role} GET {concrete}?{name}=…")
                 sent += 1
-    for form in surface.forms.get(role, []):
+    for form in _some_forms_of_each_route(surface, role):
         for name in [n for n in form.fields if n != "csrf"] + form.files:
             sent += 1
             if name in form.files:
@@ -404,6 +441,7 @@ def attack(visitor: Visitor, surface: Surface, role: str, value: str) -> int:
                 fields = {**form.fields, name: value, "csrf": visitor.csrf}
                 answer = visitor.http.post(form.action, content=_form_body(fields), headers=FORM_TYPE)
             check(answer, value, f"{role} POST {form.action} {name}=…")
+            assert 'data-code="csrf_token_invalid"' not in answer.text, f"{form.action}: the session's token refused"
             if answer.status_code == 303 and answer.headers.get("location", "").startswith("/login"):
                 visitor.ensure()
         route = surface.route_of(form.action)
@@ -427,6 +465,11 @@ def test_every_route_of_the_portal_is_attacked(surface: Surface) -> None:
     for route in surface.routes:
         roles = [route.owner] if route.owner else list(ROLES)
         assert any(_concrete(route, surface, role) for role in roles), route.path
+    for role in (*ROLES, PUBLIC_ROLE):
+        print(
+            f"\n{role}: {len(surface.paths[role])} pages crawled, {len(surface.forms[role])} forms: "
+            + ", ".join(sorted({f.action for f in surface.forms[role]}))
+        )
     for role in ROLES:
         assert HOME[role] in surface.paths[role] or not any(r.owner == role for r in surface.routes), role
         assert any(f.action == "/lang" for f in surface.forms[role]), "every page has the language switch"
@@ -439,6 +482,7 @@ def test_hand_written_hostile_values_everywhere(
     visitor = visitors[role]
     visitor.ensure()
     sent = sum(attack(visitor, surface, role, value) for value in HOSTILE)
+    print(f"\n{role}: {sent} hostile requests")
     assert sent >= len(HOSTILE) * 2  # at least the language switch's two fields on every page
 
 
@@ -459,6 +503,11 @@ def test_generated_hostile_values_everywhere(
 
     visitor.ensure()
     attacked()
+
+
+def test_every_code_a_page_shows_is_in_chinese(surface: Surface) -> None:
+    """Cells of kind `code` (tiers, statuses, reasons ...) read in Chinese on every crawled page (codes.po)."""
+    assert sorted(surface.untranslated) == []
 
 
 def test_without_a_session_a_page_leads_to_the_log_in_and_a_form_is_refused(
@@ -506,6 +555,29 @@ def test_another_roles_session_is_refused_every_page_and_form(
                 if "POST" in route.methods:
                     answer = visitor.http.post(concrete, content=_form_body({"csrf": visitor.csrf}), headers=FORM_TYPE)
                     assert answer.status_code == 403, (role, concrete, answer.status_code)
+
+
+def test_any_method_on_any_route_is_answered_without_a_server_error(
+    system: PlanSystem, surface: Surface, visitors: dict[str, Visitor]
+) -> None:
+    """GET of a form's route, POST of a page, and methods no route has (the owner's session, its token)."""
+    served: dict[str, set[str]] = {}
+    for route in surface.routes:
+        served.setdefault(route.path, set()).update(route.methods)
+    for route in surface.routes:
+        role = route.owner or "bureau"
+        visitor = visitors[role]
+        visitor.ensure()
+        for concrete in _concrete(route, surface, role)[:1]:
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
+                if method in served[route.path] or (method == "HEAD" and "GET" in served[route.path]):
+                    continue
+                if concrete.split("?")[0] == "/live" and method == "GET":
+                    continue
+                fields = _form_body({"csrf": visitor.csrf}) if method != "GET" else None
+                answer = visitor.http.request(method, concrete, content=fields, headers=FORM_TYPE)
+                check(answer, "", f"{method} {concrete}")
+                assert answer.status_code in (303, 403, 404, 405), (method, concrete, answer.status_code)
 
 
 def world(system: PlanSystem) -> str:
@@ -583,9 +655,19 @@ def test_a_body_over_the_limit_is_413(system: PlanSystem, surface: Surface, visi
                     yield b"a" * min(65536, size - sent)
                     sent += 65536
 
-            answer = visitor.http.post(path, content=chunks(), headers=FORM_TYPE)  # no Content-Length
+            if path in UPLOADS:  # a file, as the upload form sends it, streamed without a Content-Length
+                head = b'--b0\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+                body_type = {"Content-Type": "multipart/form-data; boundary=b0"}
+                answer = visitor.http.post(path, content=_chained(head, chunks()), headers=body_type)
+            else:
+                answer = visitor.http.post(path, content=chunks(), headers=FORM_TYPE)  # no Content-Length
             assert answer.status_code == 413, (role, path, "chunked", answer.status_code)
     assert visitors["bureau"].logged_in()
+
+
+def _chained(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ def auth_router() -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = await checked_form(request, None)
+        already = await current_viewer(request)  # a logged-in caller's log-in form carries the session's token
+        form = await checked_form(request, already)
         key, target = str(form.get("key") or "").strip(), safe_next(str(form.get("next") or ""), "")
 
         def refused(status: int, message: str, field: str | None = None) -> Response:
@@ -51,6 +52,8 @@ def auth_router() -> APIRouter:
         settings = request.app.state.settings
         expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
         async with store_of(request)() as store:
+            if already is not None:  # logging in again ends the session it replaces
+                await store.close_session(already.token_hash)
             await store.open_session(
                 hashed, role, institution, request.app.state.sealer.seal(key, hashed), new_token(), expires
             )
