@@ -110,7 +110,7 @@ def subsidy_table(rows: list[dict[str, Any]]) -> Table:
         "subsidies",
         N_("Subsidies"),
         [
-            Column("completed_on", N_("Completed"), "date"),
+            Column("completed_on", N_("Completed on"), "date"),
             Column("institution", N_("Institution"), link=lambda r: f"/finance/institutions/{r['institution_id']}"),
             Column("tier", N_("Tier"), "code"),
             Column("status", N_("Status"), "code"),

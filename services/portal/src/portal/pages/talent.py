@@ -221,7 +221,7 @@ def talents_table(rows: list[dict[str, Any]]) -> Table:
         N_("Talents registered here"),
         [
             Column("created_at", N_("Registered"), "datetime"),
-            Column("display_name", N_("Name"), link=lambda r: f"/talent/talents/{r['id']}"),
+            Column("display_name", N_("Full name"), link=lambda r: f"/talent/talents/{r['id']}"),
             Column("id_masked", N_("ID number (masked)")),
             Column("person_id", N_("Person (pseudonym)")),
             Column("evidence_count", N_("Evidence"), "int"),
