@@ -4,6 +4,7 @@ A page asks through `Backend.call`; a refusal comes back as `Refusal` (its statu
 message in the caller's language), a service that cannot be reached or answers 5xx as `Unavailable`.
 """
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,9 @@ from portal.i18n import error_message
 from portal.settings import Settings
 
 SERVICES = ("enrollment", "funding", "talent-card")
+ACTOR: ContextVar[str | None] = ContextVar("actor", default=None)
+"""`X-Actor` of the calls made for the current request: `portal/<session>` (web.require sets it), so the services'
+audit trails tell which portal session acted; the portal's log says which role and institution opened it."""
 
 
 class Refusal(Exception):
@@ -61,6 +65,9 @@ class Backend:
         idempotency_key: str | None = None,
     ) -> Answer:
         headers = {"X-API-Key": key}
+        actor = ACTOR.get()
+        if actor:
+            headers["X-Actor"] = actor
         if content_type:
             headers["Content-Type"] = content_type
         if idempotency_key:

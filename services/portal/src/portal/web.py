@@ -25,7 +25,7 @@ from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n
-from portal.clients import Backend
+from portal.clients import ACTOR, Backend
 from portal.security import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, Sealer, new_token, same, token_hash
 from portal.store import PortalStore
 from portal.tables import FORMATS, Table, export
@@ -170,6 +170,7 @@ def require(*roles: str) -> Any:
         if viewer.role not in roles:
             raise WrongRole()
         request.state.viewer = viewer
+        ACTOR.set(f"portal/{viewer.token_hash.hex()[:12]}")  # the services' audit trails name the session
         return viewer
 
     return Depends(dependency)

@@ -1,5 +1,6 @@
 """Log-in with a key (exchanged for a session cookie), log-out, the language switch, and the home page."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,8 @@ from portal import i18n
 from portal.clients import Unavailable
 from portal.security import LANG_COOKIE, SESSION_COOKIE, new_token, token_hash
 from portal.web import HOME, Flash, checked_form, current_viewer, page, safe_next, store_of
+
+log = logging.getLogger(__name__)
 
 
 def auth_router() -> APIRouter:
@@ -57,6 +60,12 @@ def auth_router() -> APIRouter:
             await store.open_session(
                 hashed, role, institution, request.app.state.sealer.seal(key, hashed), new_token(), expires
             )
+        log.info(
+            "portal: session portal/%s opened for %s%s",
+            hashed.hex()[:12],
+            role,
+            f" {institution[0]}" if institution else "",
+        )
         answer = RedirectResponse(safe_next(target, HOME[role]) if target.startswith(HOME[role]) else HOME[role], 303)
         answer.set_cookie(
             SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True, samesite="strict",
