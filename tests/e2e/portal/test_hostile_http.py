@@ -577,7 +577,8 @@ def test_any_method_on_any_route_is_answered_without_a_server_error(
                 fields = _form_body({"csrf": visitor.csrf}) if method != "GET" else None
                 answer = visitor.http.request(method, concrete, content=fields, headers=FORM_TYPE)
                 check(answer, "", f"{method} {concrete}")
-                assert answer.status_code in (303, 403, 404, 405), (method, concrete, answer.status_code)
+                # 422: a catch-all GET route (…/{action}) concretised onto a POST route of its own, without its fields
+                assert answer.status_code in (303, 403, 404, 405, 422), (method, concrete, answer.status_code)
 
 
 def world(system: PlanSystem) -> str:

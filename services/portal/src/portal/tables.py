@@ -32,6 +32,7 @@ class Column:
     key: str
     label: str  # an English message id (marked with N_), translated when shown
     kind: str = "text"  # text | int | yuan | pct | date | datetime | code (a code shown translated: code.<value>)
+    # | reason (a code when it is one, else a person's free text, shown as written)
     link: Callable[[dict[str, Any]], str | None] | None = None  # the cell links to this URL (pages only)
 
 
@@ -54,7 +55,7 @@ class Table:
             return int(raw)
         if column.kind == "pct":
             return float(raw)
-        if column.kind == "code":
+        if column.kind in ("code", "reason"):
             return translate_code(str(raw))
         if isinstance(raw, datetime):
             return raw.isoformat(timespec="seconds")

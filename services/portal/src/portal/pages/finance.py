@@ -78,7 +78,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
             "rejections_by_reason",
             N_("Rejections by reason"),
             [
-                Column("reason", N_("Reason"), "code"),
+                Column("reason", N_("Reason"), "reason"),
                 Column("count", N_("Count"), "int"),
                 Column("amount_yuan", N_("Amount"), "yuan"),
             ],
@@ -115,7 +115,7 @@ def subsidy_table(rows: list[dict[str, Any]]) -> Table:
             Column("tier", N_("Tier"), "code"),
             Column("status", N_("Status"), "code"),
             Column("amount_yuan", N_("Amount"), "yuan"),
-            Column("reason", N_("Reason"), "code"),
+            Column("reason", N_("Reason"), "reason"),
             Column("decided_at", N_("Decided"), "datetime"),
             Column(
                 "batch_id",
@@ -155,7 +155,7 @@ def ledger_table(decision: dict[str, Any]) -> Table:
             Column("amount_yuan", N_("Amount"), "yuan"),
             Column("policy_version", N_("Policy version")),
             Column("actor", N_("By")),
-            Column("reason", N_("Reason"), "code"),
+            Column("reason", N_("Reason"), "reason"),
             Column("caused_by", N_("Caused by event")),
         ],
         [{**e, "at": when(e.get("at"))} for e in decision.get("ledger", [])],
@@ -450,7 +450,7 @@ def router() -> APIRouter:
             [
                 Column("status", N_("Status"), "code"),
                 Column("tier", N_("Tier"), "code"),
-                Column("reason", N_("Reason"), "code"),
+                Column("reason", N_("Reason"), "reason"),
                 Column("count", N_("Count"), "int"),
                 Column("amount_yuan", N_("Amount"), "yuan"),
             ],
