@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from infra import services
-from simulation.play import Sent
+from simulation.play import TIERS, Sent
 
 PortalCounts = Counter[tuple[str, str]]  # (tier, enrolled|completed|failed|withdrawn|approved|approved_yuan)
 COLUMNS = {"Enrolled": "enrolled", "Passed": "completed", "Failed": "failed", "Withdrawn": "withdrawn"}
@@ -42,6 +42,8 @@ async def institution_view(base: str, key: str) -> PortalCounts:
         if answer.status_code != 303:
             raise RuntimeError(f"the portal refused an institution's key: HTTP {answer.status_code}")
         for row in await _table(http, "/institution", "tiers"):
+            if row["Tier"] not in TIERS:  # the total row
+                continue
             for header, name in COLUMNS.items():
                 counts[(row["Tier"], name)] += _number(row[header])
         for row in await _table(http, "/institution", "decisions"):
