@@ -44,6 +44,7 @@ HOME = {"bureau": "/bureau", "finance": "/finance", "talent_office": "/talent", 
 PUBLIC = ("/", "/login", "/logout", "/lang", "/open", "/live", "/health", "/static")
 FORM_LIMIT, UPLOAD_LIMIT = 64 * 1024, 16 * 1024 * 1024
 MAX_PAGES = 40  # crawled per role
+CODE = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")  # what a code looks like (free text in a code column is not one)
 EXTRA_QUERY = ("export", "format", "ok")  # what every page reads (portal.web.page), linked or not
 
 SCRIPT = '<script>alert("pq7")</script>'
@@ -245,10 +246,6 @@ class Visitor:
         self.http.close()
 
 
-def _chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
 def _csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]*)"', html)
     assert found, "no CSRF field on the page"
@@ -300,7 +297,7 @@ def crawl(system: PlanSystem, role: str) -> Crawled:
                 continue
             parser = _Page()
             parser.feed(answer.text)
-            untranslated |= {(parts.path, c) for c in parser.codes if c not in ("", "—") and not _chinese(c)}
+            untranslated |= {(parts.path, c) for c in parser.codes if CODE.fullmatch(c)}  # shown as it is
             for href in parser.links:
                 target = urlsplit(href)
                 queries.setdefault(target.path, {}).update(
@@ -506,7 +503,8 @@ def test_generated_hostile_values_everywhere(
 
 
 def test_every_code_a_page_shows_is_in_chinese(surface: Surface) -> None:
-    """Cells of kind `code` (tiers, statuses, reasons ...) read in Chinese on every crawled page (codes.po)."""
+    """Cells of kind `code` (tiers, statuses, reasons ...) never show a code as it is on a crawled page: each
+    has its Chinese in codes.po (a free text a page puts in a code column is shown as it was typed)."""
     assert sorted(surface.untranslated) == []
 
 
@@ -577,8 +575,7 @@ def test_any_method_on_any_route_is_answered_without_a_server_error(
                 fields = _form_body({"csrf": visitor.csrf}) if method != "GET" else None
                 answer = visitor.http.request(method, concrete, content=fields, headers=FORM_TYPE)
                 check(answer, "", f"{method} {concrete}")
-                # 422: a catch-all GET route (…/{action}) concretised onto a POST route of its own, without its fields
-                assert answer.status_code in (303, 403, 404, 405, 422), (method, concrete, answer.status_code)
+                assert 300 <= answer.status_code < 500, (method, concrete, answer.status_code)
 
 
 def world(system: PlanSystem) -> str:
