@@ -6,6 +6,7 @@ from plan_events.enrollment import (
     EnrollmentWithdrawn,
     InstitutionReinstated,
     InstitutionSuspended,
+    OutcomeReported,
     TierCompleted,
     TraineeEnrolled,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "MessageDeadLettered",
     "Mode",
     "Outcome",
+    "OutcomeReported",
     "SubsidyApproved",
     "SubsidyRejected",
     "SubsidyRejection",

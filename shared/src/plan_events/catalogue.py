@@ -11,6 +11,7 @@ from plan_events.enrollment import (
     EnrollmentWithdrawn,
     InstitutionReinstated,
     InstitutionSuspended,
+    OutcomeReported,
     TierCompleted,
     TraineeEnrolled,
 )
@@ -21,6 +22,7 @@ from plan_events.talent_card import GreenCardEligible
 EVENTS: tuple[type[Event], ...] = (
     TraineeEnrolled,
     TierCompleted,
+    OutcomeReported,
     EnrollmentWithdrawn,
     InstitutionSuspended,
     InstitutionReinstated,

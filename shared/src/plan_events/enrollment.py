@@ -48,6 +48,19 @@ class TierCompleted(Event):
     institution_status_seq: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
+class OutcomeReported(Event):
+    """After a passed course, the institution reported (or corrected) what became of the trainee."""
+
+    topic: ClassVar[str] = "outcome-reported"
+    type: Literal["outcome-reported"] = "outcome-reported"
+    version: Literal[1] = 1
+    enrollment_id: UUID
+    trainee_id: str
+    institution_id: UUID
+    tier: Tier
+    outcome: Outcome
+
+
 class EnrollmentWithdrawn(Event):
     """An open enrolment was withdrawn before completion."""
 

@@ -36,6 +36,7 @@ from plan_events import (
     InstitutionSuspended,
     Mode,
     Outcome,
+    OutcomeReported,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyRejection,
@@ -111,6 +112,7 @@ class Fate:
     institution: int
     ending: str  # open | withdrawn | passed | failed
     outcome: Outcome | None
+    reported: list[Outcome]  # reported (then corrected) after a passed course: outcome-reported events
     decision: str  # none | approved | rejected
     reason: SubsidyRejection
     reversed: bool
@@ -125,6 +127,7 @@ FATES = st.builds(
     institution=st.integers(0, len(INSTITUTIONS) - 1),
     ending=st.sampled_from(["open", "withdrawn", "passed", "failed"]),
     outcome=st.none() | st.sampled_from(Outcome),
+    reported=st.lists(st.sampled_from(Outcome), max_size=2),
     decision=st.sampled_from(["none", "approved", "rejected"]),
     reason=st.sampled_from(SubsidyRejection),
     reversed=st.booleans(),
@@ -166,6 +169,18 @@ def history(fates: list[Fate], standings: list[int], notices: int) -> list[Event
                 outcome=fate.outcome if passed else None,
             )  # fmt: skip
             events.append((ended, done))
+            for k, later in enumerate(fate.reported if passed else []):
+                told = ended + timedelta(days=10 + k)
+                events.append(
+                    (
+                        told,
+                        OutcomeReported.create(
+                            source="enrollment", subject=trainee, occurred_at=told,
+                            enrollment_id=enrolled.enrollment_id, trainee_id=trainee, institution_id=institution,
+                            tier=fate.tier, outcome=later,
+                        ),
+                    )
+                )  # fmt: skip
             decided = ended + timedelta(hours=1)
             if fate.decision == "approved" and passed:
                 approved = SubsidyApproved.create(
@@ -283,6 +298,9 @@ def expected_counts(events: list[Event]) -> Counter[tuple[str, str]]:
             status[event.enrollment_id] = (event.tier.value, "passed" if event.passed else "failed", outcome)
         elif isinstance(event, EnrollmentWithdrawn):
             status[event.enrollment_id] = (event.tier.value, "withdrawn", None)
+        elif isinstance(event, OutcomeReported):  # events are in the order they happened: the last report wins
+            tier, state, _ = status[event.enrollment_id]
+            status[event.enrollment_id] = (tier, state, event.outcome.value)
     counts: Counter[tuple[str, str]] = Counter()
     for tier, state, outcome in status.values():
         counts[tier, "enrolled"] += 1

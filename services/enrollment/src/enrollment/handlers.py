@@ -39,6 +39,7 @@ from plan_events import (
     InstitutionReinstated,
     InstitutionSuspended,
     Outcome,
+    OutcomeReported,
     Tier,
     TierCompleted,
     TraineeEnrolled,
@@ -240,6 +241,18 @@ async def report_outcome(store: Store, institution_id: UUID, enrollment_id: UUID
     if refusal is not None:
         raise refusal
     await store.set_outcome(enrollment_id, outcome)
+    store.publish(  # the Bureau's and the portal's employment figures follow a later report or correction
+        OutcomeReported.create(
+            source=SOURCE,
+            subject=found.trainee_id,
+            occurred_at=datetime.now(UTC),
+            enrollment_id=enrollment_id,
+            trainee_id=found.trainee_id,
+            institution_id=institution_id,
+            tier=found.tier,
+            outcome=outcome,
+        )
+    )
     return replace(found, outcome=outcome)
 
 

@@ -12,6 +12,7 @@ from plan_events import (
     GreenCardEligible,
     InstitutionReinstated,
     InstitutionSuspended,
+    OutcomeReported,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,
@@ -28,6 +29,10 @@ async def on_trainee_enrolled(store: PortalStore, event: TraineeEnrolled) -> Non
 
 async def on_tier_completed(store: PortalStore, event: TierCompleted) -> None:
     await store.completed(event)
+
+
+async def on_outcome_reported(store: PortalStore, event: OutcomeReported) -> None:
+    await store.outcome(event)
 
 
 async def on_enrollment_withdrawn(store: PortalStore, event: EnrollmentWithdrawn) -> None:
@@ -65,6 +70,7 @@ def consumes() -> dict[type[Event], Handler]:
         for model, handler in (
             (TraineeEnrolled, on_trainee_enrolled),
             (TierCompleted, on_tier_completed),
+            (OutcomeReported, on_outcome_reported),
             (EnrollmentWithdrawn, on_enrollment_withdrawn),
             (InstitutionSuspended, on_institution_status),
             (InstitutionReinstated, on_institution_status),

@@ -11,6 +11,7 @@ from plan_events import (
     GreenCardEligible,
     InstitutionReinstated,
     InstitutionSuspended,
+    OutcomeReported,
     SubsidyApproved,
     SubsidyRejected,
     SubsidyReversed,
@@ -58,10 +59,23 @@ class PortalStore(Unit):
                                       outcome)
                VALUES ($1, $2, $3, $4, $5, $6, $7)
                ON CONFLICT (enrollment_id) DO UPDATE
-                   SET status = EXCLUDED.status, completed_on = EXCLUDED.completed_on, outcome = EXCLUDED.outcome,
+                   SET status = EXCLUDED.status, completed_on = EXCLUDED.completed_on,
+                       outcome = CASE WHEN enrolments.outcome_at IS NULL THEN EXCLUDED.outcome
+                                      ELSE enrolments.outcome END,
                        target_group = coalesce(enrolments.target_group, EXCLUDED.target_group), changed_at = now()""",
             e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value,
             "passed" if e.passed else "failed", e.completed_on, e.outcome.value if e.outcome else None,
+        )  # fmt: skip
+
+    async def outcome(self, e: OutcomeReported) -> None:
+        """The latest report wins; a report read before its completion is kept (the completion does not undo it)."""
+        await self.conn.execute(
+            """INSERT INTO enrolments (enrollment_id, institution_id, tier, outcome, outcome_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (enrollment_id) DO UPDATE SET outcome = EXCLUDED.outcome, outcome_at = EXCLUDED.outcome_at,
+                                                       changed_at = now()
+                   WHERE enrolments.outcome_at IS NULL OR enrolments.outcome_at <= EXCLUDED.outcome_at""",
+            e.enrollment_id, e.institution_id, e.tier.value, e.outcome.value, e.occurred_at,
         )  # fmt: skip
 
     async def withdrawn(self, e: EnrollmentWithdrawn) -> None:
