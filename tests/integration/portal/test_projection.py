@@ -363,8 +363,8 @@ def test_applying_every_event_twice_changes_nothing(database: Database, events: 
 def test_the_read_model_follows_the_events_meaning(database: Database) -> None:
     """One hand-made history, read back: the latest standing wins, a rejection after an approval of the same
     completion does not undo it, a reversal is its own row, and the version moves with every unit of work."""
-    fate = Fate(Tier.PROFESSIONAL, TargetGroup.UNEMPLOYED, 0, "passed", Outcome.EMPLOYED, "approved",
-                SubsidyRejection.FUND_EXHAUSTED, True, 10, 20)  # fmt: skip
+    fate = Fate(Tier.PROFESSIONAL, TargetGroup.UNEMPLOYED, 0, "passed", Outcome.EMPLOYED, [Outcome.OWN_BUSINESS],
+                "approved", SubsidyRejection.FUND_EXHAUSTED, True, 10, 20)  # fmt: skip
     events = history([fate], [3], 1)
     approved = next(e for e in events if isinstance(e, SubsidyApproved))
     late_rejection = SubsidyRejected.create(
@@ -386,7 +386,7 @@ def test_the_read_model_follows_the_events_meaning(database: Database) -> None:
                     assert await PortalStore(conn).version() == before + (len(events) + 2) // 2
                     (enrolment,) = model["enrolments"]
                     assert (enrolment["status"], enrolment["outcome"], enrolment["target_group"]) == (
-                        "passed", "employed", "unemployed",
+                        "passed", "own_business", "unemployed",  # the report after the completion wins
                     )  # fmt: skip
                     (decision,) = model["decisions"]
                     assert (decision["status"], decision["amount_yuan"]) == ("approved", 900)
