@@ -178,6 +178,12 @@ def replay(rows: list[Row]) -> None:
             ratio is not None and ratio >= 0.7,
         )
     )
+    held = re.search(r"funding replay memory: RSS (\d+) MiB, peak (\d+) MiB", run.stdout)
+    if held:
+        peak = int(held.group(2))
+        rows.append(
+            Row("  funding's memory during the replay (catch-up)", f"RSS peak {peak} MiB", "≤ 150 MiB", met=peak <= 150)
+        )
 
 
 def latency(rows: list[Row]) -> None:
