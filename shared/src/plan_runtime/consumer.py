@@ -145,6 +145,7 @@ class Inbox:
                     if not careful:
                         raise _HandlerFailed from error
                     del outgoing[before:]  # what the refused message published goes with it
+                    unit.rolled_back()  # and the locks it took: the store must not count on them
                     reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
                     await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
                     continue

@@ -48,6 +48,11 @@ others are quiet, its next record waited up to this long. 50 ms bounds that wait
 empty fetches a second."""
 
 
+DECODE_SLICE = 25
+"""Records decoded at a time while the previous batch is applied (~0.5 ms of CPU): the event loop is free again
+after each slice."""
+
+
 @dataclass
 class ConsumerState:
     """What `/health` reads of one consumer."""
@@ -197,11 +202,18 @@ class Subscription:
         if not batches:
             return None
         records = [record for part in batches.values() for record in part]
+        decoded: Decoded = []
+        for start in range(0, len(records), DECODE_SLICE):
+            if start:
+                # the batch being applied waits for the database in short round trips: let each answer in
+                # between slices, so that decoding fills those waits instead of delaying them
+                await asyncio.sleep(0)
+            decoded += self.inbox.decode(records[start : start + DECODE_SLICE])
         return _Batch(
             records,
             {partition: part[0].offset for partition, part in batches.items()},
             {partition: OffsetAndMetadata(part[-1].offset + 1, "") for partition, part in batches.items()},
-            self.inbox.decode(records),
+            decoded,
         )
 
     async def _apply(self, batch: "_Batch") -> bool:
