@@ -19,6 +19,10 @@ SERVICES = {  # name: (python package, schema, port)
     "funding": ("funding", "funding", PORT_BASE + 2),
     "talent-card": ("talent_card", "talent_card", PORT_BASE + 3),
 }
+# Processes serving each service (uvicorn --workers): enrollment's intake is CPU-bound Python (parsing, rules,
+# events), so it runs two; it consumes nothing, and its two outbox relays claim disjoint rows (FOR UPDATE SKIP
+# LOCKED), as replicas do (architecture: nothing assumes a single replica). The others stay at one process.
+WORKERS = {"enrollment": int(os.environ.get("PLAN_ENROLLMENT_WORKERS", "2")), "funding": 1, "talent-card": 1}
 # Least privilege: the secrets each process gets besides its runtime role's DSN (see its Settings class).
 SECRETS = {
     "enrollment": ("PII_HMAC_KEY", "BUREAU_API_KEY"),
@@ -86,6 +90,7 @@ def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Pope
                 "--port",
                 str(port),
                 "--no-access-log",
+                *(["--workers", str(WORKERS[name])] if WORKERS[name] > 1 else []),
             ],
             env={**inherited(), **environment(name), **(extra_env or {})},
             stdout=log,
@@ -139,7 +144,10 @@ def _end(name: str, sig: signal.Signals, patience: float) -> bool:
     pid = _pid(name)
     if pid is None:
         return True
-    os.kill(pid, sig)
+    try:  # the whole process group (started with a session of its own): uvicorn's workers too, never orphaned
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):  # not a group leader
+        os.kill(pid, sig)
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
