@@ -21,7 +21,9 @@ SERVICES = {  # name: (python package, schema, port)
 }
 # Processes serving each service (uvicorn --workers): enrollment's intake is CPU-bound Python (parsing, rules,
 # events), so it runs two; it consumes nothing, and its two outbox relays claim disjoint rows (FOR UPDATE SKIP
-# LOCKED), as replicas do (architecture: nothing assumes a single replica). The others stay at one process.
+# LOCKED), as replicas do (architecture: nothing assumes a single replica). The others stay at one process: their
+# consumers use static group membership (CONSUMER_INSTANCE_ID below), one id per process, so a service that
+# consumes needs an id per worker before it may run more than one.
 WORKERS = {"enrollment": int(os.environ.get("PLAN_ENROLLMENT_WORKERS", "2")), "funding": 1, "talent-card": 1}
 # Least privilege: the secrets each process gets besides its runtime role's DSN (see its Settings class).
 SECRETS = {
