@@ -10,6 +10,7 @@ trainee-enrolled, tier-completed and enrollment-withdrawn from the beginning (fi
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 import typer
@@ -48,6 +49,14 @@ async def committed(group: str) -> int:
         await admin.close()
 
 
+def memory(name: str) -> float:
+    """VmRSS or VmHWM of this process (the funding app runs in it), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 async def replay() -> None:
     schema, group = f"bench_{uuid.uuid4().hex[:8]}", f"bench-funding-{uuid.uuid4().hex[:8]}"
     admin_url = postgres.admin_url()
@@ -73,6 +82,7 @@ async def replay() -> None:
                     bar.update(task, completed=done)
             elapsed = time.perf_counter() - started
         print(f"funding replay: {target:,} messages in {elapsed:.1f}s = {target / elapsed:,.0f} messages/s")
+        print(f"funding replay memory: RSS {memory('VmRSS'):.0f} MiB, peak {memory('VmHWM'):.0f} MiB (this process)")
     finally:
         conn = await asyncpg.connect(admin_url)
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

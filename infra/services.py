@@ -21,6 +21,17 @@ SERVICES = {  # name: (python package, schema, port)
     "portal": ("portal", "portal", PORT_BASE + 4),  # the web pages; it calls the others with the caller's key
 }
 APIS = ("enrollment", "funding", "talent-card")  # the services with an HTTP API of their own (OpenAPI, keys)
+# Processes serving each service (uvicorn --workers): enrollment's intake is CPU-bound Python (parsing, rules,
+# events), so it runs two; it consumes nothing, and its two outbox relays claim disjoint rows (FOR UPDATE SKIP
+# LOCKED), as replicas do (architecture: nothing assumes a single replica). The others stay at one process: their
+# consumers use static group membership (CONSUMER_INSTANCE_ID below), one id per process, so a service that
+# consumes needs an id per worker before it may run more than one.
+WORKERS = {
+    "enrollment": int(os.environ.get("PLAN_ENROLLMENT_WORKERS", "2")),
+    "funding": 1,
+    "talent-card": 1,
+    "portal": 1,  # it consumes (static membership) and its live streams' watcher is per process
+}
 # Least privilege: the secrets each process gets besides its runtime role's DSN (see its Settings class).
 SECRETS = {
     "enrollment": ("PII_HMAC_KEY", "BUREAU_API_KEY"),
@@ -92,6 +103,7 @@ def start(name: str, extra_env: dict[str, str] | None = None) -> subprocess.Pope
                 "--no-access-log",
                 # the portal's pages hold a live stream open: a stop does not wait for the browsers to close them
                 *(["--timeout-graceful-shutdown", "5"] if name == "portal" else []),
+                *(["--workers", str(WORKERS[name])] if WORKERS[name] > 1 else []),
             ],
             env={**inherited(), **environment(name), **(extra_env or {})},
             stdout=log,
@@ -145,7 +157,10 @@ def _end(name: str, sig: signal.Signals, patience: float) -> bool:
     pid = _pid(name)
     if pid is None:
         return True
-    os.kill(pid, sig)
+    try:  # the whole process group (started with a session of its own): uvicorn's workers too, never orphaned
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):  # not a group leader
+        os.kill(pid, sig)
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):

@@ -81,9 +81,14 @@ class Event(BaseModel):
         occurred_at: datetime,
         caused_by: Event | None = None,
         event_id: UUID | None = None,
+        text_checked: bool = False,
         **payload: object,
     ) -> Self:
-        """A new event; when `caused_by` is given it inherits that event's correlation."""
+        """A new event; when `caused_by` is given it inherits that event's correlation.
+
+        `text_checked=True` skips the unsafe-character pass over the text fields (`_safe_text`); only for a caller
+        whose every text came from a request body (`plan_runtime.requests.RequestBody` refuses the same characters)
+        or was derived by the service itself (a pseudonym, a constant). Every other check still runs."""
         new_id = event_id or uuid4()
         return cls.model_validate(
             {
@@ -94,7 +99,8 @@ class Event(BaseModel):
                 "correlation_id": caused_by.correlation_id if caused_by else new_id,
                 "causation_id": caused_by.event_id if caused_by else None,
                 **payload,
-            }
+            },
+            context=TEXT_CHECKED if text_checked else None,
         )
 
     def key(self) -> bytes:

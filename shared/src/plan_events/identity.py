@@ -15,6 +15,8 @@ only its result is ever hashed. The decision (docs/identity.md):
 
 import hashlib
 import hmac
+import operator
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -35,11 +37,22 @@ class InvalidIdNumber(ValueError):
 
 
 def check_digit(first17: str) -> str:
+    if _PLAIN17.fullmatch(first17):  # the common case: ASCII digits, weighted from their bytes
+        return _CHECK[sum(map(operator.mul, first17.encode(), _WEIGHTS)) % 11 - _BIAS]
     return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+
+
+_PLAIN17 = re.compile(r"[0-9]{17}")
+_BIAS = ord("0") * sum(_WEIGHTS) % 11
+"""Each ASCII digit's byte is its value + ord("0"): the weighted sum of the bytes is off by ord("0") times the sum of
+the weights. `_CHECK[bytes_sum % 11 - _BIAS]`: a negative index counts from the end, as `% 11` would wrap it."""
+_PLAIN = re.compile(r"[0-9]{17}[0-9Xx]")
 
 
 def _ascii(raw: str) -> str:
     """The characters of `raw` as ASCII digits and `X`, separators dropped; raise on anything else."""
+    if _PLAIN.fullmatch(raw):  # already ASCII, nothing to drop: what the walk below would return
+        return raw if raw[17] != "x" else raw[:17] + "X"
     out: list[str] = []
     for char in raw:
         if char.isspace() or unicodedata.category(char) == "Cf":

@@ -64,6 +64,10 @@ def printable(text: str, limit: int = 2_000) -> str:
     return UNSAFE_TEXT.sub(lambda found: f"\\u{ord(found.group()):04x}", text[:limit])
 
 
+Decoded = list[tuple[Record, Event | str]]
+"""A batch's records, each with its event or, if it is not one, the reason it becomes a dead letter."""
+
+
 class _HandlerFailed(Exception):
     """Internal: a handler failed on the fast path; the batch is redone message by message."""
 
@@ -85,22 +89,35 @@ class Inbox:
     def topics(self) -> list[str]:
         return sorted({model.topic for model in self.handlers})
 
-    async def process(self, records: Sequence[Record]) -> Outcome:
-        try:
-            return await self._batch(records, careful=False)
-        except _HandlerFailed:
-            return await self._batch(records, careful=True)
+    def decode(self, records: Sequence[Record]) -> Decoded:
+        """Decode a batch (CPU only, no I/O): done while the previous batch's transaction is in the database."""
+        decoded: Decoded = []
+        for record in records:
+            try:
+                decoded.append((record, decode(record.value, self.expected, record.topic)))
+            except (Undecodable, UnknownEvent, InvalidEvent) as error:
+                decoded.append((record, str(error)))  # becomes a dead letter in the batch's transaction
+        return decoded
 
-    async def _batch(self, records: Sequence[Record], careful: bool) -> Outcome:
+    async def process(self, records: Sequence[Record], decoded: Decoded | None = None) -> Outcome:
+        """Apply a batch in one transaction; `decoded` is `self.decode(records)` if the caller already has it."""
+        if decoded is None:
+            decoded = self.decode(records)
+        try:
+            return await self._batch(decoded, careful=False)
+        except _HandlerFailed:
+            return await self._batch(decoded, careful=True)
+
+    async def _batch(self, decoded: Decoded, careful: bool) -> Outcome:
         outcome, outgoing = Outcome(), list[Event]()
         async with self.pool.acquire() as conn, conn.transaction():
             unit = self.unit(conn, outgoing)  # the handlers' store: what they publish lands in `outgoing`
             events: list[tuple[Record, Event]] = []
-            for record in records:
-                try:
-                    events.append((record, decode(record.value, self.expected, record.topic)))
-                except (Undecodable, UnknownEvent, InvalidEvent) as error:
-                    await self._dead_letter(conn, record, None, str(error), outcome, outgoing)
+            for record, event in decoded:
+                if isinstance(event, str):
+                    await self._dead_letter(conn, record, None, event, outcome, outgoing)
+                else:
+                    events.append((record, event))
             fresh = {
                 row["event_id"]
                 for row in await conn.fetch(
@@ -128,6 +145,7 @@ class Inbox:
                     if not careful:
                         raise _HandlerFailed from error
                     del outgoing[before:]  # what the refused message published goes with it
+                    unit.rolled_back()  # and the locks it took: the store must not count on them
                     reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
                     await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
                     continue

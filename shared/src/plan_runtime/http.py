@@ -123,7 +123,7 @@ class DeadLetterView(View):
     topic: str
     partition: int
     offset: int
-    key: str | None
+    key: str | None = Field(description="the record's key as text: its first 200 bytes (replay sends it whole)")
     error: str
     created_at: datetime
     replayed_at: datetime | None

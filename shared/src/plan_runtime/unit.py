@@ -28,6 +28,11 @@ class Unit:
     def publish(self, *events: Event) -> None:
         self.published.extend(events)
 
+    def rolled_back(self) -> None:
+        """A savepoint of this unit's transaction was rolled back (the inbox's careful pass: a refused message):
+        a store that remembers what its transaction holds (row locks, rows it wrote) forgets it here, since
+        PostgreSQL releases the locks taken and undoes the writes made after the savepoint."""
+
 
 U = TypeVar("U", bound=Unit)
 

@@ -26,7 +26,7 @@ from plan_events import (
     decode,
 )
 from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
-from plan_runtime.dead_letters import list_parked, retry_parked
+from plan_runtime.dead_letters import LISTED_KEY_BYTES, list_dead_letters, list_parked, retry_parked
 from plan_runtime.outbox import emit_raw
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema
@@ -120,6 +120,12 @@ async def test_any_record_is_applied_or_dead_lettered_and_offsets_reach_the_end(
     [big_notice] = [n for n in notices if isinstance(n, MessageDeadLettered) and n.raw_size == len(big)]
     assert big_notice.raw_truncated and len(big_notice.raw_sha256 or "") == 64
     assert near_limit["error"]
+    # a listing shows each key's first 200 bytes (a page of 100 KB keys held hundreds of MiB); the table keeps it all
+    async with schema.pool.acquire() as conn:
+        listed = await list_dead_letters(conn, limit=1000)
+    assert len(listed) == len(letters)
+    assert max(len((d.key or "").encode()) for d in listed) <= 3 * LISTED_KEY_BYTES  # U+FFFD for each bad byte
+    assert await schema.count("SELECT max(octet_length(key)) FROM dead_letters") == 100_000
 
 
 async def test_a_row_the_broker_refuses_is_parked_and_the_relay_goes_on(

@@ -165,6 +165,9 @@ async def _enrol_once(
                 mode=row.mode,
                 starts_on=row.starts_on,
                 niche=row.niche,
+                # its only free text is the request's (niche, checked by RequestBody); the rest is the pseudonym,
+                # constants and enums
+                text_checked=True,
             )
         )
         results.append(RowResult(index + 1, True, enrolment.id, person.trainee_id))

@@ -32,7 +32,8 @@ from funding.domain import (
     Withdrawal,
 )
 from funding.ports import GROUPS
-from plan_events import Tier
+from plan_events import Event, Tier
+from plan_runtime.db import Connection
 from plan_runtime.unit import Unit
 
 SUBSIDY_COLUMNS = (
@@ -60,7 +61,21 @@ async def ensure_fund(pool: asyncpg.Pool, total: int) -> None:
 
 
 class FundingStore(Unit):
-    """The funding ledger in PostgreSQL (implements funding.ports.FundingUnit)."""
+    """The funding ledger in PostgreSQL (implements funding.ports.FundingUnit).
+
+    One store is one transaction. It remembers the row locks its transaction already holds, so a batch of
+    decisions does not ask for them again (a round trip each): the fund row's lock, and each institution's row
+    as its last `note_institution` left it. Both are forgotten when a savepoint is rolled back (`rolled_back`),
+    which releases locks taken after it."""
+
+    def __init__(self, conn: Connection, published: list[Event] | None = None) -> None:
+        super().__init__(conn, published)
+        self._fund_locked = False
+        self._noted: dict[UUID, tuple[int, InstitutionStatus]] = {}  # institution: (highest seq sent, status)
+
+    def rolled_back(self) -> None:
+        self._fund_locked = False
+        self._noted.clear()
 
     async def ensure_fund(self, total: int) -> None:
         await self.conn.execute(
@@ -78,7 +93,10 @@ class FundingStore(Unit):
         return FundPosition(row["total_yuan"], row["reserved_yuan"], row["approved_yuan"], row["paid_yuan"])
 
     async def lock_fund(self) -> None:
-        await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
+        """The fund row's lock, held until the transaction ends: once taken, asking again changes nothing."""
+        if not self._fund_locked:
+            await self.conn.execute("SELECT 1 FROM fund WHERE id = 1 FOR UPDATE")
+            self._fund_locked = True
 
     async def standing(self, claim: Claim, capped: bool = False, year: int | None = None) -> Standing:
         """Locks the fund row, then reads: decisions are serialised, whatever the number of replicas.
@@ -134,7 +152,14 @@ class FundingStore(Unit):
 
         The row is always updated (to itself when the news is older), so the answer is the row as it is after
         any concurrent writer committed, never a stale snapshot. This takes the institution's row lock: the
-        first lock of every decision about the institution (then the fund row, then subsidies)."""
+        first lock of every decision about the institution (then the fund row, then subsidies).
+
+        Within one transaction, news no newer than what this store already sent and without a reason (a
+        completion's) would change nothing of the row, which this transaction has locked since: the answer is
+        the one the row gave then, without asking again."""
+        known = self._noted.get(institution_id)
+        if known is not None and reason is None and seq <= known[0]:
+            return known[1]
         current: str = await self.conn.fetchval(
             """INSERT INTO institutions AS i (institution_id, status, status_seq, reason)
                VALUES ($1, $2, $3, $4)
@@ -151,7 +176,9 @@ class FundingStore(Unit):
             seq,
             reason,
         )
-        return InstitutionStatus(current)
+        answer = InstitutionStatus(current)
+        self._noted[institution_id] = (max(seq, known[0]) if known else seq, answer)
+        return answer
 
     async def institution(self, institution_id: UUID, lock: bool = False) -> KnownInstitution | None:
         """The institution's standing as funding knows it; `lock`: the same first lock as `note_institution`."""
