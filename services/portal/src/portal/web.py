@@ -25,10 +25,10 @@ from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n
-from portal.clients import ACTOR, Backend
+from portal.clients import ACTOR, Backend, Refusal
 from portal.security import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, Sealer, new_token, same, token_hash
 from portal.store import PortalStore
-from portal.tables import FORMATS, Table, export
+from portal.tables import FORMATS, Table, export, translate_code
 
 HERE = Path(__file__).parent
 ROLES = ("bureau", "finance", "talent_office", "institution")
@@ -69,6 +69,7 @@ def export_url(context: Any, table_id: str, fmt: str) -> str:
 
 
 templates.env.globals["export_url"] = export_url
+templates.env.globals["code_text"] = translate_code
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,18 @@ def page(
 
 OK_MESSAGES: dict[str, str] = {}
 """`?ok=<name>` after a form's redirect: the English message id shown (pages register theirs at import)."""
+
+
+def refusal_flash(error: Exception) -> Flash:
+    """A form's refusal as the page shows it: the portal's own check (an English message id, translated here)
+    or a service's refusal (already in the caller's language)."""
+    message, field = str(getattr(error, "message", error)), getattr(error, "field", None)
+    return Flash("error", i18n.gettext(message) if not isinstance(error, Refusal) else message, field)
+
+
+def refusal_status(error: Exception) -> int:
+    """422 for the portal's own checks, the service's status for its refusals."""
+    return error.status if isinstance(error, Refusal) else 422
 
 
 def done(target: str, name: str, message: str) -> RedirectResponse:

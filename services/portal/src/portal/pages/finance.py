@@ -16,25 +16,27 @@ from portal.clients import Refusal
 from portal.formcheck import Invalid, short, when
 from portal.i18n import N_, gettext
 from portal.pages.ops import operations_router
-from portal.tables import Column, Table, translate_code
-from portal.web import Chart, Ctx, Flash, Viewer, backend, checked_form, done, page, require, store_of, templates
+from portal.tables import Column, Table
+from portal.web import (
+    Chart,
+    Ctx,
+    Flash,
+    Viewer,
+    backend,
+    checked_form,
+    done,
+    page,
+    refusal_flash,
+    refusal_status,
+    require,
+    store_of,
+)
 
 ROLE = "finance"
 FINANCE = require(ROLE)  # the dependency of every page here
 TIERS = ("professional", "senior", "basic")
 STATUSES = ("approved", "paid", "reserved", "held", "rejected", "reversed", "released", "withdrawn")
 SUBSIDY_PAGE = 100
-templates.env.globals.setdefault("code_text", translate_code)
-
-
-def _flash(error: Invalid | Refusal) -> Flash:
-    if isinstance(error, Invalid):
-        return Flash("error", gettext(error.message), error.field)
-    return Flash("error", error.message, error.field)
-
-
-def _status(error: Invalid | Refusal) -> int:
-    return 422 if isinstance(error, Invalid) else error.status
 
 
 # --- /finance: the fund ----------------------------------------------------------------------------------------
@@ -286,7 +288,7 @@ def router() -> APIRouter:
             rows = answer.body
             following = answer.headers.get("X-Next-Offset")
         except (Invalid, Refusal) as error:
-            flash, status = _flash(error), _status(error)
+            flash, status = refusal_flash(error), refusal_status(error)
         async with store_of(request)() as store:
             institutions = await store.decided_institutions()
         base = {k: v for k, v in query.items() if k not in ("offset", "export", "format", "ok") and v}
@@ -353,7 +355,7 @@ def router() -> APIRouter:
             found = await backend(request).get("funding", f"/decisions/{enrollment_id}", viewer.key)
             await backend(request).post("funding", f"/subsidies/{found['id']}/reverse", viewer.key, {"reason": why})
         except (Invalid, Refusal) as error:
-            return await decision_page(request, viewer, enrollment_id, _flash(error), _status(error))
+            return await decision_page(request, viewer, enrollment_id, refusal_flash(error), refusal_status(error))
         return done(
             f"/finance/decisions/{enrollment_id}",
             "subsidy-reversed",
@@ -376,7 +378,7 @@ def router() -> APIRouter:
                 shown = _batch_row(await api.get("funding", f"/payment-batches/{wanted}", viewer.key))
         except (Invalid, Refusal) as error:
             if flash is None:
-                flash, status = _flash(error), _status(error)
+                flash, status = refusal_flash(error), refusal_status(error)
         async with store_of(request)() as store:
             recorded = await store.recorded_batches()
         found = await asyncio.gather(
@@ -415,7 +417,7 @@ def router() -> APIRouter:
                 {"institution_id": str(institution_id), "declared_count": count, "declared_total_yuan": total},
             )
         except (Invalid, Refusal) as error:
-            return await batches_page(request, viewer, _flash(error), _status(error), typed)
+            return await batches_page(request, viewer, refusal_flash(error), refusal_status(error), typed)
         async with store_of(request)() as store:
             await store.record_batch(UUID(created["batch_id"]), institution_id)
         return done(
@@ -433,7 +435,7 @@ def router() -> APIRouter:
                 "funding", f"/payment-batches/{batch_id}/pay", viewer.key, {"declared_total_yuan": total}
             )
         except (Invalid, Refusal) as error:
-            return await batches_page(request, viewer, _flash(error), _status(error))
+            return await batches_page(request, viewer, refusal_flash(error), refusal_status(error))
         return done(f"/finance/batches?batch={batch_id}", "batch-paid", N_("The batch is paid."))
 
     async def institution_page(
@@ -481,7 +483,7 @@ def router() -> APIRouter:
                 "funding", f"/institutions/{institution_id}/reservations/release", viewer.key, {"reason": why}
             )
         except (Invalid, Refusal) as error:
-            return await institution_page(request, viewer, institution_id, _flash(error), _status(error))
+            return await institution_page(request, viewer, institution_id, refusal_flash(error), refusal_status(error))
         return done(
             f"/finance/institutions/{institution_id}?released={released['released_count']}"
             f"&released_yuan={released['released_yuan']}",

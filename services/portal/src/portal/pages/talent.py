@@ -16,7 +16,7 @@ from portal.clients import Refusal
 from portal.formcheck import Invalid, when
 from portal.i18n import N_, gettext
 from portal.pages.ops import operations_router
-from portal.tables import Column, Table, translate_code
+from portal.tables import Column, Table
 from portal.web import (
     Chart,
     Ctx,
@@ -26,10 +26,11 @@ from portal.web import (
     checked_form,
     done,
     page,
+    refusal_flash,
+    refusal_status,
     require,
     safe_next,
     store_of,
-    templates,
 )
 
 ROLE = "talent_office"
@@ -38,17 +39,6 @@ STATUSES = ("waiting", "acknowledged", "issued", "declined")
 ROUTES = ("plan", "introduced")
 LEVELS = ("national", "provincial", "municipal")
 INBOX_PAGE = 50
-templates.env.globals.setdefault("code_text", translate_code)
-
-
-def _flash(error: Invalid | Refusal) -> Flash:
-    if isinstance(error, Invalid):
-        return Flash("error", gettext(error.message), error.field)
-    return Flash("error", error.message, error.field)
-
-
-def _status(error: Invalid | Refusal) -> int:
-    return 422 if isinstance(error, Invalid) else error.status
 
 
 # --- the inbox -------------------------------------------------------------------------------------------------
@@ -268,7 +258,7 @@ def router() -> APIRouter:
             rows, following = answer.body, answer.headers.get("X-Next-Offset")
         except (Invalid, Refusal) as error:
             if flash is None:
-                flash, status = _flash(error), _status(error)
+                flash, status = refusal_flash(error), refusal_status(error)
         summary = await api.get("talent-card", "/notices/summary", viewer.key)
         async with store_of(request)() as store:
             by_month = await store.notices_by_route()
@@ -330,7 +320,7 @@ def router() -> APIRouter:
                     body = {"reason": check.reason(form, "reason")}
                     await backend(request).post("talent-card", f"/notices/{notice_id}/declination", viewer.key, body)
             except (Invalid, Refusal) as error:
-                return await inbox_page(request, viewer, _flash(error), _status(error))
+                return await inbox_page(request, viewer, refusal_flash(error), refusal_status(error))
             message = {
                 "acknowledge": N_("The notice is acknowledged."),
                 "card": N_("The card is recorded as issued."),
@@ -353,7 +343,7 @@ def router() -> APIRouter:
             if person:
                 rows = await backend(request).get("talent-card", f"/people/{person}/determinations", viewer.key)
         except (Invalid, Refusal) as error:
-            flash, status = _flash(error), _status(error)
+            flash, status = refusal_flash(error), refusal_status(error)
         return page(
             request,
             "talent/people.html",
@@ -395,7 +385,7 @@ def router() -> APIRouter:
             try:
                 wanted = check.required_uuid(query, "talent")
             except Invalid as error:
-                return await talents_page(request, viewer, _flash(error), 422)
+                return await talents_page(request, viewer, refusal_flash(error), 422)
             from fastapi.responses import RedirectResponse
 
             return RedirectResponse(f"/talent/talents/{wanted}", status_code=303)
@@ -420,7 +410,7 @@ def router() -> APIRouter:
                 )
             ).body
         except (Invalid, Refusal) as error:
-            return await talents_page(request, viewer, _flash(error), _status(error), typed)
+            return await talents_page(request, viewer, refusal_flash(error), refusal_status(error), typed)
         async with store_of(request)() as store:
             await store.record_talent(UUID(created["id"]))
         return done(
@@ -466,7 +456,7 @@ def router() -> APIRouter:
                 {"verified": decision == "verify", "note": note or None},
             )
         except (Invalid, Refusal) as error:
-            return await talent_page(request, viewer, talent_id, _flash(error), _status(error))
+            return await talent_page(request, viewer, talent_id, refusal_flash(error), refusal_status(error))
         if decision == "verify":
             return done(f"/talent/talents/{talent_id}", "evidence-verified", N_("The evidence is verified."))
         return done(f"/talent/talents/{talent_id}", "evidence-rejected", N_("The evidence is rejected."))
@@ -477,7 +467,7 @@ def router() -> APIRouter:
         try:
             await backend(request).post("talent-card", f"/talents/{talent_id}/evaluation", viewer.key)
         except Refusal as error:
-            return await talent_page(request, viewer, talent_id, _flash(error), error.status)
+            return await talent_page(request, viewer, talent_id, refusal_flash(error), error.status)
         return done(f"/talent/talents/{talent_id}", "talent-evaluated", N_("Evaluated again under the rules in force."))
 
     return r
