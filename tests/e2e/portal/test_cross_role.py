@@ -9,7 +9,7 @@ import io
 import re
 from typing import Any
 
-from playwright.sync_api import FilePayload
+from playwright.sync_api import Browser, FilePayload
 
 from tests.support.people import id_number
 from tests.support.portal import PlanSystem, Portal
@@ -33,8 +33,10 @@ def _cohort(mode: str, count: int) -> bytes:
 
 
 def test_an_institutions_upload_moves_the_bureaus_open_page_and_a_suspension_reaches_the_institution(
-    system: PlanSystem, as_role: Any
+    system: PlanSystem, as_role: Any, browser: Browser
 ) -> None:
+    # another of the cohort's institutions than the one the institution pages' tests count uploads of
+    _, (institution_id, institution_key) = sorted(system.sent.institutions.items())[1]
     bureau: Portal = as_role("bureau")
     bureau.goto("/bureau")
     before = _number(bureau.page.locator("#fig-enrolled").inner_text())
@@ -42,8 +44,10 @@ def test_an_institutions_upload_moves_the_bureaus_open_page_and_a_suspension_rea
         t["enrolled"] for t in system.call("enrollment", "GET", "/progress", "bureau").json()["tiers"].values()
     )
 
-    institution: Portal = as_role("institution")
-    own = system.call("enrollment", "GET", "/institution", "institution").json()
+    institution = Portal(browser, system.url)
+    institution.login(institution_key)
+    assert institution.page.url == system.url + "/institution"
+    own = system.call("enrollment", "GET", f"/institutions/{institution_id}", "bureau").json()
     mode = "online" if own["mode"] == "online" else "offline"
     institution.goto("/institution/uploads")
     institution.page.select_option("#kind", "cohort")
@@ -64,11 +68,11 @@ def test_an_institutions_upload_moves_the_bureaus_open_page_and_a_suspension_rea
     # the Bureau suspends the institution; the institution's overview, open, shows the suspension
     institution.goto("/institution")
     bureau.goto("/bureau/institutions")
-    row = bureau.page.locator(f'form[action="/bureau/institutions/{system.institution_id}/suspension"]')
+    row = bureau.page.locator(f'form[action="/bureau/institutions/{institution_id}/suspension"]')
     row.locator("input[name=reason]").fill("cross-role check")
     row.locator("button").click()
     bureau.page.wait_for_load_state("load")
-    assert system.call("enrollment", "GET", f"/institutions/{system.institution_id}", "bureau").json()["status"] == (
+    assert system.call("enrollment", "GET", f"/institutions/{institution_id}", "bureau").json()["status"] == (
         "suspended"
     )
     institution.page.wait_for_selector("#standing-badge[data-status=suspended]", timeout=30_000)  # not reloaded
@@ -76,11 +80,10 @@ def test_an_institutions_upload_moves_the_bureaus_open_page_and_a_suspension_rea
 
     # reinstated again, so that the other tests' institution keeps its standing
     bureau.goto("/bureau/institutions")
-    again = bureau.page.locator(f'form[action="/bureau/institutions/{system.institution_id}/reinstatement"]')
+    again = bureau.page.locator(f'form[action="/bureau/institutions/{institution_id}/reinstatement"]')
     again.locator("input[name=reason]").fill("cross-role check done")
     again.locator("button").click()
     bureau.page.wait_for_load_state("load")
-    assert system.call("enrollment", "GET", f"/institutions/{system.institution_id}", "bureau").json()["status"] == (
-        "active"
-    )
+    assert system.call("enrollment", "GET", f"/institutions/{institution_id}", "bureau").json()["status"] == ("active")
     assert bureau.clean() == [] and institution.clean() == []
+    institution.close()
