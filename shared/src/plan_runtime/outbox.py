@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidTopicError, KafkaError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
+from aiokafka.partitioner import DefaultPartitioner
 
 from plan_events import Event
 from plan_runtime.db import Connection
@@ -80,11 +81,24 @@ def refused_for_good(error: BaseException) -> bool:
     )
 
 
+MAX_BATCH_BYTES = 256 * 1024
+
+Message = tuple[bytes | None, bytes]
+
+
 class KafkaPublisher:
-    """An idempotent producer: acks=all, retries without duplicates within its session."""
+    """An idempotent producer: acks=all, retries without duplicates within its session.
+
+    A pass is published by partition: its messages are grouped by the partition `send()` would choose (the
+    producer's own partitioner: murmur2 of the key over all the topic's partitions), each partition's in row
+    order, and handed to the producer as whole batches (`send_batch`), one future per batch instead of one
+    `send()` per message. The partitions are filled concurrently; within one, batches go in order. A message
+    too large for a batch goes alone through `send()`, so the producer refuses one over its request size
+    (`MessageSizeTooLargeError`) exactly as before."""
 
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.partitioner = DefaultPartitioner()
         self.producer = self._producer()
 
     async def restart(self) -> None:
@@ -103,8 +117,9 @@ class KafkaPublisher:
             # lingering only delayed every pass (and the small ones of a service at a steady rate the most)
             linger_ms=0,
             request_timeout_ms=10_000,
-            max_batch_size=256 * 1024,
+            max_batch_size=MAX_BATCH_BYTES,
             max_request_size=MAX_REQUEST_BYTES,
+            partitioner=self.partitioner,  # the one `partition_of` uses: send_batch is told the partition
         )
 
     async def start(self) -> None:
@@ -114,11 +129,61 @@ class KafkaPublisher:
         await self.producer.stop()
 
     async def publish(self, messages: Sequence[tuple[str, bytes | None, bytes]]) -> None:
-        for topic in {topic for topic, _, _ in messages}:
+        topics = {topic for topic, _, _ in messages}
+        for topic in topics:
             if not _TOPIC.fullmatch(topic):
                 raise UnpublishableTopic(f"{topic[:300]!r} is not a legal Kafka topic name")
-        futures = [await self.producer.send(topic, value, key=key) for topic, key, value in messages]
-        await asyncio.gather(*futures)
+        # every topic's partitions before anything is handed over (an unknown topic fails here, as send() would)
+        partitions = {topic: list(await self.producer.partitions_for(topic)) for topic in topics}
+        by_partition: dict[tuple[str, int], list[Message]] = {}
+        for topic, key, value in messages:
+            tp = (topic, self.partition_of(topic, key, partitions[topic]))
+            group = by_partition.get(tp)
+            if group is None:
+                by_partition[tp] = [(key, value)]
+            else:
+                group.append((key, value))
+        handed = await asyncio.gather(
+            *(self._hand_over(topic, partition, group) for (topic, partition), group in by_partition.items()),
+            return_exceptions=True,
+        )
+        futures = [future for outcome in handed if not isinstance(outcome, BaseException) for future in outcome]
+        acks = await asyncio.gather(*futures, return_exceptions=True)  # what was handed over is settled first
+        for outcome in (*handed, *acks):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def partition_of(self, topic: str, key: bytes | None, partitions: list[int]) -> int:
+        """The partition `send()` chooses: the same partitioner over the same list (`partitions_for`, all of the
+        topic's partitions, as send() lists them); a message without a key goes to any available one."""
+        if key is None:
+            available = self.producer.client.cluster.available_partitions_for_topic(topic)
+            return int(self.partitioner(None, partitions, list(available or ())))
+        return int(self.partitioner(key, partitions, partitions))
+
+    async def _hand_over(self, topic: str, partition: int, messages: list[Message]) -> list["asyncio.Future[Any]"]:
+        """One partition's messages in order, as batches; returns their futures (resolved on the broker's ack)."""
+        producer = self.producer
+        futures: list[asyncio.Future[Any]] = []
+        batch = producer.create_batch()
+        for key, value in messages:
+            if len(value) + len(key or b"") <= MAX_BATCH_BYTES:
+                if batch.append(key=key, value=value, timestamp=None) is not None:
+                    continue
+                if batch.record_count():  # full (it closed itself): hand it over, the message opens the next one
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is not None:
+                    continue
+                batch = producer.create_batch()  # an empty batch refused it (and closed itself): it goes alone
+            elif batch.record_count():  # larger than a batch holds: what precedes it first
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+            # alone, through send(), which checks its size against the request limit as for any message
+            futures.append(await producer.send(topic, value, key=key, partition=partition))
+        if batch.record_count():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
 
 
 class Relay:
