@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -82,6 +83,30 @@ def refused_for_good(error: BaseException) -> bool:
 
 
 MAX_BATCH_BYTES = 256 * 1024
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """aiokafka's `partitioner.murmur2` (the Java client's, which its DefaultPartitioner hashes a key with): the
+    same value for every input, in fewer Python operations (the 4-byte words unpacked at once, masks folded).
+    The tests compare the two on random keys of every length."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    end = length & ~3
+    for k in struct.unpack(f"<{end >> 2}I", data[:end]):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= data[end + 2] << 16
+        if extra >= 2:
+            h ^= data[end + 1] << 8
+        h = ((h ^ data[end]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
+
 
 Message = tuple[bytes | None, bytes]
 
@@ -154,12 +179,13 @@ class KafkaPublisher:
                 raise outcome
 
     def partition_of(self, topic: str, key: bytes | None, partitions: list[int]) -> int:
-        """The partition `send()` chooses: the same partitioner over the same list (`partitions_for`, all of the
-        topic's partitions, as send() lists them); a message without a key goes to any available one."""
+        """The partition `send()` chooses: what the producer's DefaultPartitioner computes (murmur2 of the key over
+        all the topic's partitions, listed as send() lists them: `partitions_for`); a message without a key goes to
+        any available one, as there."""
         if key is None:
             available = self.producer.client.cluster.available_partitions_for_topic(topic)
             return int(self.partitioner(None, partitions, list(available or ())))
-        return int(self.partitioner(key, partitions, partitions))
+        return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
     async def _hand_over(self, topic: str, partition: int, messages: list[Message]) -> list["asyncio.Future[Any]"]:
         """One partition's messages in order, as batches; returns their futures (resolved on the broker's ack)."""

@@ -75,9 +75,9 @@ async def partitions_send_chooses(bootstrap: str, topic: str, keys: list[bytes])
 async def test_a_pass_of_many_keys_lands_on_the_partitions_send_chooses_once_and_in_order_per_key(
     infrastructure: Infrastructure, topic: str, publisher: KafkaPublisher
 ) -> None:
-    keys = [f"trainee-{uuid.uuid4()}".encode() for _ in range(500)]
-    rounds = 8
-    pad = b"." * 600
+    keys = [f"trainee-{uuid.uuid4()}".encode() for _ in range(600)]
+    rounds = 10
+    pad = b"." * 700
     # row order as the outbox holds it: each key's messages interleaved with every other key's
     messages = [(topic, key, b"%d|" % n + pad) for n in range(rounds) for key in keys]
     await publisher.publish(messages)

@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from plan_runtime.outbox import MAX_BATCH_BYTES, KafkaPublisher
+from plan_runtime.outbox import MAX_BATCH_BYTES, KafkaPublisher, murmur2
+
+
+def test_murmur2_is_aiokafkas_for_keys_of_every_length() -> None:
+    rng = random.Random(7)
+    keys = [rng.randbytes(length) for length in range(200) for _ in range(50)]
+    keys += [rng.randbytes(rng.randrange(200, 5_000)) for _ in range(500)]
+    keys += [b"\xff" * n for n in range(40)] + [f"trainee-{n}".encode() for n in range(20_000)]
+    assert [murmur2(key) for key in keys] == [aiokafka_murmur2(key) for key in keys]
 
 
 async def test_the_partition_is_the_one_send_chooses_for_every_key_and_partition_count() -> None:
