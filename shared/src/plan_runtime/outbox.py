@@ -201,7 +201,8 @@ class KafkaPublisher:
                 batch = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is not None:
                     continue
-                batch = producer.create_batch()  # an empty batch refused it (and closed itself): it goes alone
+                # an empty batch refused it (and closed itself): it goes alone; the next message finds the
+                # closed batch empty and opens another
             elif batch.record_count():  # larger than a batch holds: what precedes it first
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
