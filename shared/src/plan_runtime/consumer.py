@@ -5,7 +5,9 @@ A batch of records is handled in ONE database transaction:
 - the inbox takes every event id of the batch in one statement: an id already there means
   "already applied", and that event is skipped;
 - each new event goes to its handler with the service's unit of work (its store on this transaction),
-  which changes state and `publish`es events; they are appended to the outbox once, at the end;
+  which changes state and `publish`es events; they are appended to the outbox once, at the end.
+  A handler wrapped in `Many` takes a run of consecutive new events at once (one statement for a
+  projection's thousand rows): it must leave the same state as applying them one by one, in order;
 - a handler that refuses (any `DomainError`, e.g. `Refused`) or fails for good turns its message into a dead letter
   (with the inbox row) so the partition keeps flowing. To keep the common path fast, a batch
   runs without savepoints; if a handler fails, the batch is rolled back and run again with a
@@ -39,6 +41,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, Any], Awaitable[None]]
 """Applies one event to the service's unit of work (`plan_runtime.unit.Unit`): changes state through it and
 `publish`es the events to send."""
+
+
+@dataclass(frozen=True)
+class Many:
+    """A handler of several events at once: `apply(unit, events)` with consecutive new events of the batch that
+    share this handler, in record order (one event when the batch is redone message by message after a failure).
+    It must leave the state that applying them one at a time, in that order, would leave."""
+
+    apply: Callable[[Any, list[Any]], Awaitable[None]]
+
+
+Handlers = Mapping[type[Event], Handler | Many]
 
 
 class Record(Protocol):
@@ -78,7 +92,7 @@ class Inbox:
         consumer: str,
         source: str,
         pool: asyncpg.Pool,
-        handlers: Mapping[type[Event], Handler],
+        handlers: Handlers,
         unit: Callable[[Connection, list[Event]], Unit] = Unit,
     ) -> None:
         self.consumer, self.source, self.pool, self.unit = consumer, source, pool, unit
@@ -127,31 +141,67 @@ class Inbox:
                     [event.event_id for _, event in events],
                 )
             }
+            new: list[tuple[Record, Event]] = []
             for record, event in events:
                 if event.event_id not in fresh:
                     outcome.duplicates += 1
                     continue
                 fresh.discard(event.event_id)  # the same event twice in one batch: the second is a duplicate
-                before = len(outgoing)
-                try:
-                    if careful:
-                        async with conn.transaction():  # a savepoint: a refusal undoes only this message
-                            await self.handlers[type(event)](unit, event)
-                    else:
-                        await self.handlers[type(event)](unit, event)
-                except Exception as error:
-                    if is_transient(error):
-                        raise
-                    if not careful:
+                new.append((record, event))
+            if careful:
+                for record, event in new:
+                    await self._one(unit, conn, record, event, outcome, outgoing)
+            else:
+                for run in self._runs(new):
+                    try:
+                        await self._apply(unit, run)
+                    except Exception as error:
+                        if is_transient(error):
+                            raise
                         raise _HandlerFailed from error
-                    del outgoing[before:]  # what the refused message published goes with it
-                    unit.rolled_back()  # and the locks it took: the store must not count on them
-                    reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
-                    await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
-                    continue
-                outcome.applied += 1
+                    outcome.applied += len(run)
             await emit(conn, outgoing)
         return outcome
+
+    def _runs(self, new: list[tuple[Record, Event]]) -> list[list[Event]]:
+        """The new events in record order, cut into runs: consecutive events sharing a `Many` handler together,
+        every other event alone."""
+        runs: list[list[Event]] = []
+        previous: Handler | Many | None = None
+        for _, event in new:
+            handler = self.handlers[type(event)]
+            if isinstance(handler, Many) and handler is previous:
+                runs[-1].append(event)
+            else:
+                runs.append([event])
+            previous = handler
+        return runs
+
+    async def _apply(self, unit: Unit, events: list[Event]) -> None:
+        handler = self.handlers[type(events[0])]
+        if isinstance(handler, Many):
+            await handler.apply(unit, events)
+        else:
+            [event] = events
+            await handler(unit, event)
+
+    async def _one(
+        self, unit: Unit, conn: Connection, record: Record, event: Event, outcome: Outcome, outgoing: list[Event]
+    ) -> None:
+        """The careful path: one message in a savepoint; a refusal undoes only it and parks it as a dead letter."""
+        before = len(outgoing)
+        try:
+            async with conn.transaction():
+                await self._apply(unit, [event])
+        except Exception as error:
+            if is_transient(error):
+                raise
+            del outgoing[before:]  # what the refused message published goes with it
+            unit.rolled_back()  # and the locks it took: the store must not count on them
+            reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+            await self._dead_letter(conn, record, event.event_id, reason, outcome, outgoing)
+            return
+        outcome.applied += 1
 
     async def _dead_letter(
         self,

@@ -1,7 +1,7 @@
 """The FastAPI shell of a service: lifespan around `running`, /health, and error responses."""
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from plan_events import Event
-from plan_runtime.consumer import Handler, Inbox
+from plan_runtime.consumer import Handlers, Inbox
 from plan_runtime.db import Connection
 from plan_runtime.dead_letters import list_dead_letters, list_parked, replay, retry_parked
 from plan_runtime.docs_policy import DocsPolicy
@@ -230,7 +230,7 @@ def service_app(
     settings: RuntimeSettings,
     source: str,
     migrations: FilePath,
-    consumes: Mapping[type[Event], Handler] | None = None,
+    consumes: Handlers | None = None,
     unit: Callable[[Connection, list[Event]], Unit] = Unit,
     routers: Sequence[APIRouter] = (),
     prepare: Callable[[asyncpg.Pool], Awaitable[None]] | None = None,

@@ -44,87 +44,112 @@ class PortalStore(Unit):
             await self.conn.execute("UPDATE read_model_version SET version = version + 1, changed_at = now() WHERE id")
             self._bumped = True
 
-    async def enrolled(self, e: TraineeEnrolled) -> None:
-        await self.conn.execute(
+    async def _each(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """`sql` on its parameters as arrays (one statement for the whole run). Rows sharing their key (the first
+        value) go one statement each, in order: one statement cannot upsert a row twice."""
+        if len({row[0] for row in rows}) == len(rows):
+            await self.conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
+        else:
+            for row in rows:
+                await self.conn.execute(sql, *([value] for value in row))
+
+    async def enrolled(self, events: list[TraineeEnrolled]) -> None:
+        await self._each(
             """INSERT INTO enrolments (enrollment_id, institution_id, tier, target_group, starts_on)
-               VALUES ($1, $2, $3, $4, $5)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::date[])
                ON CONFLICT (enrollment_id) DO UPDATE
                    SET target_group = EXCLUDED.target_group, starts_on = EXCLUDED.starts_on""",
-            e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value, e.starts_on,
-        )  # fmt: skip
+            [(e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value, e.starts_on) for e in events],
+        )
 
-    async def completed(self, e: TierCompleted) -> None:
-        await self.conn.execute(
+    async def completed(self, events: list[TierCompleted]) -> None:
+        await self._each(
             """INSERT INTO enrolments (enrollment_id, institution_id, tier, target_group, status, completed_on,
                                       outcome)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::date[],
+                                    $7::text[])
                ON CONFLICT (enrollment_id) DO UPDATE
                    SET status = EXCLUDED.status, completed_on = EXCLUDED.completed_on,
                        outcome = CASE WHEN enrolments.outcome_at IS NULL THEN EXCLUDED.outcome
                                       ELSE enrolments.outcome END,
                        target_group = coalesce(enrolments.target_group, EXCLUDED.target_group), changed_at = now()""",
-            e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value,
-            "passed" if e.passed else "failed", e.completed_on, e.outcome.value if e.outcome else None,
+            [
+                (e.enrollment_id, e.institution_id, e.tier.value, e.target_group.value,
+                 "passed" if e.passed else "failed", e.completed_on, e.outcome.value if e.outcome else None)
+                for e in events
+            ],
         )  # fmt: skip
 
-    async def outcome(self, e: OutcomeReported) -> None:
+    async def outcome(self, events: list[OutcomeReported]) -> None:
         """The latest report wins; a report read before its completion is kept (the completion does not undo it)."""
-        await self.conn.execute(
+        await self._each(
             """INSERT INTO enrolments (enrollment_id, institution_id, tier, outcome, outcome_at)
-               VALUES ($1, $2, $3, $4, $5)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
                ON CONFLICT (enrollment_id) DO UPDATE SET outcome = EXCLUDED.outcome, outcome_at = EXCLUDED.outcome_at,
                                                        changed_at = now()
                    WHERE enrolments.outcome_at IS NULL OR enrolments.outcome_at <= EXCLUDED.outcome_at""",
-            e.enrollment_id, e.institution_id, e.tier.value, e.outcome.value, e.occurred_at,
-        )  # fmt: skip
+            [(e.enrollment_id, e.institution_id, e.tier.value, e.outcome.value, e.occurred_at) for e in events],
+        )
 
-    async def withdrawn(self, e: EnrollmentWithdrawn) -> None:
-        await self.conn.execute(
-            """INSERT INTO enrolments (enrollment_id, institution_id, tier, status) VALUES ($1, $2, $3, 'withdrawn')
+    async def withdrawn(self, events: list[EnrollmentWithdrawn]) -> None:
+        await self._each(
+            """INSERT INTO enrolments (enrollment_id, institution_id, tier, status)
+               SELECT *, 'withdrawn' FROM unnest($1::uuid[], $2::uuid[], $3::text[])
                ON CONFLICT (enrollment_id) DO UPDATE SET status = 'withdrawn', changed_at = now()
                    WHERE enrolments.status = 'open'""",
-            e.enrollment_id, e.institution_id, e.tier.value,
-        )  # fmt: skip
+            [(e.enrollment_id, e.institution_id, e.tier.value) for e in events],
+        )
 
-    async def standing(self, e: InstitutionSuspended | InstitutionReinstated) -> None:
-        status = "suspended" if isinstance(e, InstitutionSuspended) else "active"
-        await self.conn.execute(
-            """INSERT INTO institution_standing VALUES ($1, $2, $3, $4, $5)
+    async def standing(self, events: list[InstitutionSuspended | InstitutionReinstated]) -> None:
+        await self._each(
+            """INSERT INTO institution_standing
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
                ON CONFLICT (institution_id) DO UPDATE
                    SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq, reason = EXCLUDED.reason,
                        changed_at = EXCLUDED.changed_at
                    WHERE institution_standing.status_seq < EXCLUDED.status_seq""",
-            e.institution_id, status, e.status_seq, e.reason, e.occurred_at,
+            [
+                (e.institution_id, "suspended" if isinstance(e, InstitutionSuspended) else "active", e.status_seq,
+                 e.reason, e.occurred_at)
+                for e in events
+            ],
         )  # fmt: skip
 
-    async def decided(self, e: SubsidyApproved | SubsidyRejected) -> None:
-        approved = isinstance(e, SubsidyApproved)
-        await self.conn.execute(
+    async def decided(self, events: list[SubsidyApproved | SubsidyRejected]) -> None:
+        await self._each(
             """INSERT INTO decisions (enrollment_id, subsidy_id, institution_id, tier, status, amount_yuan, reason,
                                       policy_version, decided_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[],
+                                    $7::text[], $8::text[], $9::timestamptz[])
                ON CONFLICT (enrollment_id) DO UPDATE
                    SET subsidy_id = EXCLUDED.subsidy_id, status = EXCLUDED.status,
                        amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
                        policy_version = EXCLUDED.policy_version, decided_at = EXCLUDED.decided_at
                    WHERE decisions.decided_at <= EXCLUDED.decided_at AND decisions.status <> 'approved'""",
-            e.enrollment_id, e.subsidy_id if isinstance(e, SubsidyApproved) else None, e.institution_id,
-            e.tier.value, "approved" if approved else "rejected",
-            e.amount_yuan if isinstance(e, SubsidyApproved) else 0,
-            None if isinstance(e, SubsidyApproved) else e.reason.value, e.policy_version, e.occurred_at,
+            [
+                (e.enrollment_id, e.subsidy_id, e.institution_id, e.tier.value, "approved", e.amount_yuan, None,
+                 e.policy_version, e.occurred_at)
+                if isinstance(e, SubsidyApproved)
+                else (e.enrollment_id, None, e.institution_id, e.tier.value, "rejected", 0, e.reason.value,
+                      e.policy_version, e.occurred_at)
+                for e in events
+            ],
         )  # fmt: skip
 
-    async def reversed(self, e: SubsidyReversed) -> None:
-        await self.conn.execute(
-            "INSERT INTO reversals VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subsidy_id) DO NOTHING",
-            e.subsidy_id, e.institution_id, e.tier.value, e.amount_yuan, e.reason, e.occurred_at,
-        )  # fmt: skip
+    async def reversed(self, events: list[SubsidyReversed]) -> None:
+        await self._each(
+            """INSERT INTO reversals
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[])
+               ON CONFLICT (subsidy_id) DO NOTHING""",
+            [(e.subsidy_id, e.institution_id, e.tier.value, e.amount_yuan, e.reason, e.occurred_at) for e in events],
+        )
 
-    async def noticed(self, e: GreenCardEligible) -> None:
-        await self.conn.execute(
-            "INSERT INTO notices VALUES ($1, $2, $3, $4) ON CONFLICT (notice_id) DO NOTHING",
-            e.notice_id, e.route.value, e.rule_id, e.occurred_at,
-        )  # fmt: skip
+    async def noticed(self, events: list[GreenCardEligible]) -> None:
+        await self._each(
+            """INSERT INTO notices SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+               ON CONFLICT (notice_id) DO NOTHING""",
+            [(e.notice_id, e.route.value, e.rule_id, e.occurred_at) for e in events],
+        )
 
     # --- read model queries shared by the pages -------------------------------------------------------------
 
