@@ -245,8 +245,10 @@ class FakeStore:
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None:
         self._change(enrollment_id, outcome=outcome)
 
-    async def withdraw(self, enrollment_id: UUID, reason: str) -> None:
+    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
         self._change(enrollment_id, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=reason)
+        if audit is not None:
+            await self.audit(audit)
 
     def _change(self, enrollment_id: UUID, **changes: Any) -> None:
         found = self.state.enrollments.get(enrollment_id)

@@ -372,3 +372,37 @@ async def test_progress_counts_by_tier_and_each_dimension(store: Store) -> None:
     assert [(r.institution_id, r.enrolled) for r in rows if r.tier == Tier.PROFESSIONAL and r.grouping == 11] == [
         (village.id, 1)
     ]
+
+
+async def test_a_cohort_larger_than_a_few_rows_is_written_whole_or_raced_whole(store: Store) -> None:
+    """A few rows are inserted, a cohort is copied (PostgreSQL): both are one statement, all or nothing."""
+    village, cloud = await an_institution(store), await an_institution(store)
+    trainees = [a_trainee() for _ in range(200)]
+    await store.add_trainees(trainees)
+    for size in (1, 2, 64, 65, 100):
+        cohort = [an_enrolment(t, village) for t in trainees[:size]]
+        await store.add_enrollments(cohort)
+        found = await store.enrollments_by_id([e.id for e in cohort], village.id)
+        assert {e.id: (e.trainee_id, e.status, e.niche) for e in found.values()} == {
+            e.id: (e.trainee_id, EnrollmentStatus.OPEN, "cashmere and fur") for e in cohort
+        }
+        # as many rows (the same way of writing), the last one a person open at the village
+        raced = [an_enrolment(t, cloud) for t in trainees[100 : 100 + size - 1]] + [an_enrolment(trainees[0], cloud)]
+        with pytest.raises(Raced):
+            async with store.savepoint():
+                await store.add_enrollments(raced)
+        assert await store.enrollments(cloud.id, None, None, 10, 0) == []
+        for enrolment in cohort:
+            await store.withdraw(enrolment.id, "next size")
+
+
+async def test_a_withdrawal_with_its_audit_note_writes_both(store: Store) -> None:
+    village = await an_institution(store)
+    gone, kept = await enrolled(store, village), await enrolled(store, village)
+    note = AuditNote(f"institution:{village.id}", "withdraw", str(gone.id), "found a job")
+    await store.withdraw(gone.id, "found a job", note)
+    found = await store.enrollment(gone.id, village.id)
+    assert found is not None and (found.status, found.withdrawn_reason) == (EnrollmentStatus.WITHDRAWN, "found a job")
+    assert (await store.enrollment(kept.id, village.id)).status == EnrollmentStatus.OPEN  # type: ignore[union-attr]
+    [entry] = await store.audit_entries("withdraw", 10, 0)
+    assert (entry.actor, entry.subject, entry.reason) == (note.actor, str(gone.id), "found a job")

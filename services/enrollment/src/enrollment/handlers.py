@@ -264,8 +264,7 @@ async def withdraw(store: Store, institution_id: UUID, enrollment_id: UUID, reas
     refusal = decide_withdrawal(found.status)
     if refusal is not None:
         raise refusal
-    await store.withdraw(enrollment_id, reason)
-    await store.audit(AuditNote(actor, "withdraw", str(enrollment_id), reason))
+    await store.withdraw(enrollment_id, reason, AuditNote(actor, "withdraw", str(enrollment_id), reason))
     store.publish(
         EnrollmentWithdrawn.create(
             source=SOURCE,
