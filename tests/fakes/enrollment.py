@@ -181,6 +181,18 @@ class FakeStore:
         for trainee in trainees:
             self.state.trainees.setdefault(trainee.trainee_id, (trainee, now))
 
+    async def record_intake(
+        self,
+        trainees: Sequence[NewTrainee],
+        enrollments: Sequence[NewEnrollment],
+        notes: Sequence[AuditNote],
+        count: tuple[UUID, date, int, int],
+    ) -> None:
+        await self.add_trainees(trainees)
+        await self.add_enrollments(enrollments)
+        await self.audit(*notes)
+        await self.count_intake(*count)
+
     async def add_enrollments(self, enrollments: Sequence[NewEnrollment]) -> None:
         now = datetime.now(UTC)
         taken = {(e.trainee_id, e.tier) for e in self.state.enrollments.values() if e.status == EnrollmentStatus.OPEN}

@@ -171,10 +171,8 @@ async def _enrol_once(
             )
         )
         results.append(RowResult(index + 1, True, enrolment.id, person.trainee_id))
-    await store.add_trainees(trainees)
-    await store.add_enrollments(enrolments)
-    await store.audit(*lookups)
-    await store.count_intake(institution_id, today, len(results), sum(not r.accepted for r in results))
+    refused = sum(not r.accepted for r in results)
+    await store.record_intake(trainees, enrolments, lookups, (institution_id, today, len(results), refused))
     store.publish(*events)
     return results
 

@@ -180,6 +180,17 @@ class Store(Protocol):
         """`Raced` if a person would have two open enrolments (or passes) of one tier."""
         ...
 
+    async def record_intake(
+        self,
+        trainees: Sequence[NewTrainee],
+        enrollments: Sequence[NewEnrollment],
+        notes: Sequence[AuditNote],
+        count: tuple[UUID, date, int, int],
+    ) -> None:
+        """What an enrolment request writes, as `add_trainees`, `add_enrollments` (`Raced`), `audit` and
+        `count_intake` (institution, day, rows, refused) would: a few rows in one round trip."""
+        ...
+
     async def enrollment(self, enrollment_id: UUID, institution_id: UUID, lock: bool = False) -> Enrollment | None:
         """Only the institution's own enrolments: another's is simply not found."""
         ...
