@@ -170,7 +170,7 @@ class Wire:
 def _wire() -> Iterator[Wire]:
     from asyncio import selector_events
 
-    transport = selector_events._SelectorSocketTransport
+    transport: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
     original = transport.write
     wire = Wire()
 
@@ -178,11 +178,11 @@ def _wire() -> Iterator[Wire]:
         wire.record(bytes(data))
         original(self, data)
 
-    transport.write = write  # type: ignore[method-assign]
+    transport.write = write
     try:
         yield wire
     finally:
-        transport.write = original  # type: ignore[method-assign]
+        transport.write = original
 
 
 WARM_UP = 10  # requests of each kind not counted
@@ -209,12 +209,12 @@ async def count(requests: int) -> None:
         migrate_on_start=True,
         db_schema=schema,
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        pii_hmac_key="benchmark-hmac-key",  # type: ignore[arg-type]
-        bureau_api_key="benchmark-bureau-key",  # type: ignore[arg-type]
+        pii_hmac_key="benchmark-hmac-key",
+        bureau_api_key="benchmark-bureau-key",
     )
     app = build_app(settings)
     try:
-        async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://enrollment") as http:
                 with _wire() as wire:

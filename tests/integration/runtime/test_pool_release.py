@@ -12,7 +12,7 @@ from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
 
 
-async def last_statement(admin: asyncpg.Connection, pid: int) -> str:  # type: ignore[type-arg]
+async def last_statement(admin: asyncpg.Connection, pid: int) -> str:
     return str(await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
 
 
@@ -53,9 +53,13 @@ async def test_a_released_connection_holds_no_transaction_no_listen_and_its_own_
             assert await conn.fetch("SELECT pg_listening_channels()") == []  # UNLISTEN on its release
             assert await conn.fetchval("SHOW search_path") == schema.name  # a start-up parameter: kept
             assert await conn.fetchval("SELECT current_setting('application_name')") == schema.name
+
             # the relay's way: a listener held on its own acquired connection, removed before release
-            await conn.add_listener("outbox_mine", lambda *_: None)
+            def wake(*_: object) -> None: ...
+
+            await conn.add_listener("outbox_mine", wake)
             assert [r[0] for r in await conn.fetch("SELECT pg_listening_channels()")] == ["outbox_mine"]
+            await conn.remove_listener("outbox_mine", wake)
         async with pool.acquire() as conn:
             assert await conn.fetch("SELECT pg_listening_channels()") == []
             await conn.fetchval("SELECT 1")

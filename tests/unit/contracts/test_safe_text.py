@@ -41,7 +41,7 @@ def new_verdict(payload: dict[str, Any]) -> list[tuple[str, str]] | None:
     except ValidationError as error:
         if any(e["type"] == "string_unicode" for e in error.errors()):
             try:
-                EnrollmentWithdrawn.model_construct(**payload)._safe_text(SimpleNamespace(context=None))  # type: ignore[arg-type]
+                EnrollmentWithdrawn.model_construct(**payload)._safe_text(SimpleNamespace(context=None))  # type: ignore[operator]
             except ValidationError as unsafe:
                 return [(str(e["loc"][0]), str(e["ctx"]["error"])) for e in unsafe.errors()]
             return None
@@ -53,7 +53,7 @@ def new_verdict(payload: dict[str, Any]) -> list[tuple[str, str]] | None:
 @settings(max_examples=1_000)
 def test_the_verdict_is_the_old_functions_on_any_text(source: str, subject: str, trainee_id: str, reason: str) -> None:
     event_id = uuid.uuid4()
-    payload = {
+    payload: dict[str, Any] = {
         "event_id": event_id,
         "occurred_at": datetime(2020, 9, 1, tzinfo=UTC),
         "source": source,
@@ -72,7 +72,7 @@ def test_the_verdict_is_the_old_functions_on_any_text(source: str, subject: str,
 
 def test_a_refusal_names_each_unsafe_field_and_an_unsafe_character_split_across_fields_is_none() -> None:
     event_id = uuid.uuid4()
-    payload = {
+    payload: dict[str, Any] = {
         "event_id": event_id,
         "occurred_at": datetime(2020, 9, 1, tzinfo=UTC),
         "source": "enrollment\ud800",
