@@ -6,7 +6,9 @@
 Without `--count`: needs the services running (`python -m infra services start`); accredits a brand-new
 institution with the Bureau's key, then sends N enrolments (`POST /enrollments`, brand-new people), N withdrawals
 of them (`POST /enrollments/{id}/withdrawal`) and N look-ups (`GET /enrollments/{id}`), K requests in flight, each
-write with an `Idempotency-Key` as the simulator sends it; prints requests/s and p50/p99 per type.
+write with an `Idempotency-Key` as the simulator sends it; prints requests/s and p50/p99 per type, and the
+enrollment service's CPU time per request (its processes' user + system time over the phase, from /proc: on a
+shared, saturated box a steadier figure than the rate).
 
 With `--count`: runs the enrollment app in this process (its whole lifespan, on a throw-away schema created and
 dropped with the admin role; the broker must be up) and sends a few requests of each type one at a time; every
@@ -28,12 +30,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
 from infra import secrets, services
+from infra.paths import LOCAL
 from simulation.cohort import Population
 
 REASON = {"reason": "found a job"}
@@ -58,12 +62,29 @@ def _numbers(count: int) -> list[str]:
     return [people.person().id_number for _ in range(count)]
 
 
+def _enrollment_cpu() -> float | None:
+    """Seconds of CPU (user + system) the running enrollment service's processes have used (its uvicorn
+    supervisor and workers, from /proc); None when it is not running here."""
+    from benchmarks.__main__ import children
+
+    try:
+        pid = int((LOCAL / "run" / "enrollment.pid").read_text())
+        total = 0
+        for each in [pid, *children(pid)]:
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Timings:
     kind: str
     seconds: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     failed: int = 0
+    cpu: float | None = None  # the enrollment service's CPU seconds over the phase
 
     def line(self) -> str:
         ordered = sorted(self.seconds)
@@ -72,7 +93,9 @@ class Timings:
         rate = len(ordered) / self.elapsed if self.elapsed else 0.0
         return (
             f"{self.kind:<10} {len(ordered):>6} requests in {self.elapsed:6.2f} s = {rate:7.1f} requests/s, "
-            f"p50 {p50:6.1f} ms, p99 {p99:6.1f} ms" + (f", {self.failed} FAILED" if self.failed else "")
+            f"p50 {p50:6.1f} ms, p99 {p99:6.1f} ms"
+            + (f", enrollment CPU {self.cpu / len(ordered) * 1000:5.2f} ms/request" if self.cpu is not None else "")
+            + (f", {self.failed} FAILED" if self.failed else "")
         )
 
 
@@ -90,9 +113,11 @@ async def _phase(
             if answer.status_code != ok:
                 timings.failed += 1
 
-    started = time.perf_counter()
+    cpu, started = _enrollment_cpu(), time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(count)))
     timings.elapsed = time.perf_counter() - started
+    after = _enrollment_cpu()
+    timings.cpu = None if cpu is None or after is None else after - cpu
     return timings
 
 
