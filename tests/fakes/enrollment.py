@@ -181,6 +181,18 @@ class FakeStore:
         for trainee in trainees:
             self.state.trainees.setdefault(trainee.trainee_id, (trainee, now))
 
+    async def record_intake(
+        self,
+        trainees: Sequence[NewTrainee],
+        enrollments: Sequence[NewEnrollment],
+        notes: Sequence[AuditNote],
+        count: tuple[UUID, date, int, int],
+    ) -> None:
+        await self.add_trainees(trainees)
+        await self.add_enrollments(enrollments)
+        await self.audit(*notes)
+        await self.count_intake(*count)
+
     async def add_enrollments(self, enrollments: Sequence[NewEnrollment]) -> None:
         now = datetime.now(UTC)
         taken = {(e.trainee_id, e.tier) for e in self.state.enrollments.values() if e.status == EnrollmentStatus.OPEN}
@@ -245,8 +257,10 @@ class FakeStore:
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None:
         self._change(enrollment_id, outcome=outcome)
 
-    async def withdraw(self, enrollment_id: UUID, reason: str) -> None:
+    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
         self._change(enrollment_id, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=reason)
+        if audit is not None:
+            await self.audit(audit)
 
     def _change(self, enrollment_id: UUID, **changes: Any) -> None:
         found = self.state.enrollments.get(enrollment_id)

@@ -107,18 +107,20 @@ class Runtime:
 async def _migrate(settings: RuntimeSettings, pool: asyncpg.Pool, tracks: dict[str, Path]) -> None:
     """MIGRATE_ON_START: migrate as MIGRATION_DATABASE_URL's role (then grant this process's role what it needs),
     or, without one, as this process's own role (a test's throw-away schema)."""
-    if settings.migration_database_url is None:
-        applied = await migrate(pool, settings.db_schema, tracks)
-    else:
-        owner = await create_pool(settings.migration_database_url.get_secret_value(), settings.db_schema, 2)
-        try:
-            applied = await migrate(owner, settings.db_schema, tracks)
+    # on a pool of its own, closed after: the migrations' session advisory lock never rides on a connection of the
+    # runtime's pool, whose release does not reset sessions (plan_runtime.db)
+    migrator = settings.migration_database_url
+    dsn = settings.database_url if migrator is None else migrator.get_secret_value()
+    owner = await create_pool(dsn, settings.db_schema, 2)
+    try:
+        applied = await migrate(owner, settings.db_schema, tracks)
+        if migrator is not None:
             runtime_role = await pool.fetchval("SELECT current_user")
             async with owner.acquire() as conn:
                 if runtime_role != await conn.fetchval("SELECT current_user"):
                     await apply_grants(conn, settings.db_schema, runtime_role, tracks)
-        finally:
-            await owner.close()
+    finally:
+        await owner.close()
     log.info("schema %s migrated at start-up (%d applied now)", settings.db_schema, len(applied))
 
 

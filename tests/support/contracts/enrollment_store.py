@@ -3,6 +3,7 @@
 (tests/integration/enrollment/test_store_contract.py). Each of them imports these tests and provides the
 fixtures `store` (a store on one fresh unit of work) and `reads` (what the audit of reads holds)."""
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -372,3 +373,69 @@ async def test_progress_counts_by_tier_and_each_dimension(store: Store) -> None:
     assert [(r.institution_id, r.enrolled) for r in rows if r.tier == Tier.PROFESSIONAL and r.grouping == 11] == [
         (village.id, 1)
     ]
+
+
+async def test_a_cohort_larger_than_a_few_rows_is_written_whole_or_raced_whole(store: Store) -> None:
+    """A few rows are inserted, a cohort is copied (PostgreSQL): both are one statement, all or nothing."""
+    village, cloud = await an_institution(store), await an_institution(store)
+    trainees = [a_trainee() for _ in range(200)]
+    await store.add_trainees(trainees)
+    for size in (1, 2, 64, 65, 100):
+        cohort = [an_enrolment(t, village) for t in trainees[:size]]
+        await store.add_enrollments(cohort)
+        found = await store.enrollments_by_id([e.id for e in cohort], village.id)
+        assert {e.id: (e.trainee_id, e.status, e.niche) for e in found.values()} == {
+            e.id: (e.trainee_id, EnrollmentStatus.OPEN, "cashmere and fur") for e in cohort
+        }
+        # as many rows (the same way of writing), the last one a person open at the village
+        raced = [an_enrolment(t, cloud) for t in trainees[100 : 100 + size - 1]] + [an_enrolment(trainees[0], cloud)]
+        with pytest.raises(Raced):
+            async with store.savepoint():
+                await store.add_enrollments(raced)
+        assert await store.enrollments(cloud.id, None, None, 10, 0) == []
+        for enrolment in cohort:
+            await store.withdraw(enrolment.id, "next size")
+
+
+async def test_a_withdrawal_with_its_audit_note_writes_both(store: Store) -> None:
+    village = await an_institution(store)
+    gone, kept = await enrolled(store, village), await enrolled(store, village)
+    note = AuditNote(f"institution:{village.id}", "withdraw", str(gone.id), "found a job")
+    await store.withdraw(gone.id, "found a job", note)
+    found = await store.enrollment(gone.id, village.id)
+    assert found is not None and (found.status, found.withdrawn_reason) == (EnrollmentStatus.WITHDRAWN, "found a job")
+    assert (await store.enrollment(kept.id, village.id)).status == EnrollmentStatus.OPEN  # type: ignore[union-attr]
+    [entry] = await store.audit_entries("withdraw", 10, 0)
+    assert (entry.actor, entry.subject, entry.reason) == (note.actor, str(gone.id), "found a job")
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 64, 65])
+async def test_an_intake_is_recorded_whole_or_raced_whole(store: Store, size: int) -> None:
+    """`record_intake`: the trainees, their enrolments, the audit notes and the day's count, as the four writes one
+    after the other would leave them (one statement for a few rows, the four for a cohort); raced, nothing."""
+    village, cloud = await an_institution(store), await an_institution(store)
+    day = date(2020, 9, 3)
+    trainees = [a_trainee() for _ in range(size)]
+    cohort = [an_enrolment(t, village) for t in trainees]
+    notes = [AuditNote(f"institution:{village.id}", "identity_lookup", t.trainee_id, "basic: x") for t in trainees]
+    await store.record_intake(trainees, cohort, notes, (village.id, day, size + 1, 1))
+    found = await store.enrollments_by_id([e.id for e in cohort], village.id)
+    assert {e.id: (e.trainee_id, e.status, e.id_masked) for e in found.values()} == {
+        e.id: (e.trainee_id, EnrollmentStatus.OPEN, "130102********0014") for e in cohort
+    }
+    logged = await store.audit_entries("identity_lookup", 100, 0)
+    assert sorted(e.subject for e in logged if e.actor == f"institution:{village.id}") == sorted(
+        t.trainee_id for t in trainees
+    )
+    [flagged] = await store.flagged(0.0, 1, day)
+    assert (flagged.institution_id, flagged.rows, flagged.refused) == (village.id, size + 1, 1)
+
+    newcomers = [a_trainee() for _ in range(size)]
+    raced = [an_enrolment(t, cloud) for t in newcomers] + ([an_enrolment(trainees[0], cloud)] if size else [])
+    with pytest.raises(Raced) if size else contextlib.nullcontext():
+        async with store.savepoint():
+            await store.record_intake(newcomers, raced, notes[:1], (cloud.id, day, size + 1, 0))
+    if size:
+        assert await store.enrollments(cloud.id, None, None, 100, 0) == []
+        assert all(h == History() for h in (await store.histories([t.trainee_id for t in newcomers])).values())
+        assert [f.institution_id for f in await store.flagged(0.0, 1, day)] == [village.id]

@@ -171,10 +171,8 @@ async def _enrol_once(
             )
         )
         results.append(RowResult(index + 1, True, enrolment.id, person.trainee_id))
-    await store.add_trainees(trainees)
-    await store.add_enrollments(enrolments)
-    await store.audit(*lookups)
-    await store.count_intake(institution_id, today, len(results), sum(not r.accepted for r in results))
+    refused = sum(not r.accepted for r in results)
+    await store.record_intake(trainees, enrolments, lookups, (institution_id, today, len(results), refused))
     store.publish(*events)
     return results
 
@@ -264,8 +262,7 @@ async def withdraw(store: Store, institution_id: UUID, enrollment_id: UUID, reas
     refusal = decide_withdrawal(found.status)
     if refusal is not None:
         raise refusal
-    await store.withdraw(enrollment_id, reason)
-    await store.audit(AuditNote(actor, "withdraw", str(enrollment_id), reason))
+    await store.withdraw(enrollment_id, reason, AuditNote(actor, "withdraw", str(enrollment_id), reason))
     store.publish(
         EnrollmentWithdrawn.create(
             source=SOURCE,

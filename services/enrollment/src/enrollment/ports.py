@@ -180,6 +180,17 @@ class Store(Protocol):
         """`Raced` if a person would have two open enrolments (or passes) of one tier."""
         ...
 
+    async def record_intake(
+        self,
+        trainees: Sequence[NewTrainee],
+        enrollments: Sequence[NewEnrollment],
+        notes: Sequence[AuditNote],
+        count: tuple[UUID, date, int, int],
+    ) -> None:
+        """What an enrolment request writes, as `add_trainees`, `add_enrollments` (`Raced`), `audit` and
+        `count_intake` (institution, day, rows, refused) would: a few rows in one round trip."""
+        ...
+
     async def enrollment(self, enrollment_id: UUID, institution_id: UUID, lock: bool = False) -> Enrollment | None:
         """Only the institution's own enrolments: another's is simply not found."""
         ...
@@ -192,7 +203,9 @@ class Store(Protocol):
     ) -> dict[UUID, Enrollment]: ...
     async def complete(self, completions: Sequence[Completion]) -> None: ...
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None: ...
-    async def withdraw(self, enrollment_id: UUID, reason: str) -> None: ...
+    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
+        """With `audit`: the note written with the withdrawal, as `audit(note)` would (one round trip for both)."""
+        ...
 
     # idempotency
     async def claim_idempotency_key(self, principal: str, key: str, request_hash: str) -> StoredAnswer | None:

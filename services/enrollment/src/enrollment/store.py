@@ -115,6 +115,22 @@ def _enrollment(row: asyncpg.Record) -> Enrollment:
     )
 
 
+_ENROLLMENT_COLUMNS = [f.name for f in fields(NewEnrollment)]
+assert [
+    *("id", "trainee_id", "institution_id", "tier", "target_group", "mode", "starts_on", "niche", "policy_version")
+] == _ENROLLMENT_COLUMNS, "add_enrollments' INSERT lists the arrays' types in this order"
+_TRAINEE_COLUMNS = [f.name for f in fields(NewTrainee)]
+assert _TRAINEE_COLUMNS == ["trainee_id", "id_hash", "id_masked", "name", "phone", "birth_date"]
+
+
+def _columns(rows: Sequence[Any], width: int) -> list[list[Any]]:
+    """Dataclass rows as one list per field (the arrays an `unnest` takes); `width` empty lists for no rows."""
+    return [list(column) for column in zip(*map(_values, rows), strict=True)] if rows else [[] for _ in range(width)]
+
+
+_INSERTED_NOT_COPIED = 64  # rows: up to this many, an INSERT (walk-ins, small uploads); more, a COPY
+
+
 class PostgresStore(Unit):
     """Methods run on the unit's connection, inside its transaction."""
 
@@ -278,15 +294,66 @@ class PostgresStore(Unit):
             )
 
     async def add_enrollments(self, enrollments: Sequence[NewEnrollment]) -> None:
-        if enrollments:
-            try:
+        """All or nothing, in one statement: an INSERT from arrays for a few rows (one round trip; a COPY takes two:
+        its start, then the data), a COPY for a cohort."""
+        if not enrollments:
+            return
+        try:
+            if len(enrollments) <= _INSERTED_NOT_COPIED:
+                await self.conn.execute(
+                    f"""INSERT INTO enrollments ({", ".join(_ENROLLMENT_COLUMNS)}, status)
+                       SELECT *, $10 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                                                 $6::text[], $7::date[], $8::text[], $9::text[])""",
+                    *map(list, zip(*map(_values, enrollments), strict=True)),
+                    EnrollmentStatus.OPEN.value,
+                )
+            else:
                 await self.conn.copy_records_to_table(
                     "enrollments",
                     records=[(*_values(e), EnrollmentStatus.OPEN.value) for e in enrollments],
-                    columns=[*(f.name for f in fields(NewEnrollment)), "status"],
+                    columns=[*_ENROLLMENT_COLUMNS, "status"],
                 )
-            except asyncpg.UniqueViolationError as error:  # another upload took the same person first
-                raise Raced() from error
+        except asyncpg.UniqueViolationError as error:  # another upload took the same person first
+            raise Raced() from error
+
+    async def record_intake(
+        self,
+        trainees: Sequence[NewTrainee],
+        enrollments: Sequence[NewEnrollment],
+        notes: Sequence[AuditNote],
+        count: tuple[UUID, date, int, int],
+    ) -> None:
+        """A few rows (walk-ins, small uploads): one statement for the four writes, all or nothing (an enrolment
+        raced by another request fails the whole statement: `Raced`; the trainees' foreign key is checked at its
+        end, when the trainees are in). A cohort: the four writes one after the other (COPY)."""
+        if max(len(trainees), len(enrollments), len(notes)) > _INSERTED_NOT_COPIED:
+            await self.add_trainees(trainees)
+            await self.add_enrollments(enrollments)
+            await self.audit(*notes)
+            await self.count_intake(*count)
+            return
+        try:
+            await self.conn.execute(
+                f"""WITH added AS (
+                        INSERT INTO trainees ({", ".join(_TRAINEE_COLUMNS)})
+                        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])
+                        ON CONFLICT DO NOTHING),
+                    enrolled AS (
+                        INSERT INTO enrollments ({", ".join(_ENROLLMENT_COLUMNS)}, status)
+                        SELECT *, $16 FROM unnest($7::uuid[], $8::text[], $9::uuid[], $10::text[], $11::text[],
+                                                  $12::text[], $13::date[], $14::text[], $15::text[])),
+                    audited AS (
+                        INSERT INTO audit_log (actor, action, subject, reason)
+                        SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::text[]))
+                   INSERT INTO intake_counts (institution_id, day, rows, refused) VALUES ($21, $22, $23, $24)""",
+                *_columns(trainees, len(_TRAINEE_COLUMNS)),
+                *_columns(enrollments, len(_ENROLLMENT_COLUMNS)),
+                EnrollmentStatus.OPEN.value,
+                *_columns(notes, 4),
+                *count,
+            )
+        except asyncpg.UniqueViolationError as error:  # another request took the same person first
+            raise Raced() from error
 
     async def enrollment(self, enrollment_id: UUID, institution_id: UUID, lock: bool = False) -> Enrollment | None:
         row = await self.conn.fetchrow(
@@ -339,12 +406,22 @@ class PostgresStore(Unit):
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None:
         await self.conn.execute("UPDATE enrollments SET outcome = $2 WHERE id = $1", enrollment_id, outcome.value)
 
-    async def withdraw(self, enrollment_id: UUID, reason: str) -> None:
-        await self.conn.execute(
-            "UPDATE enrollments SET status = $3, withdrawn_reason = $2 WHERE id = $1",
+    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
+        if audit is None:
+            await self.conn.execute(
+                "UPDATE enrollments SET status = $3, withdrawn_reason = $2 WHERE id = $1",
+                enrollment_id,
+                reason,
+                EnrollmentStatus.WITHDRAWN.value,
+            )
+            return
+        await self.conn.execute(  # one round trip for both (a data-modifying WITH always runs)
+            """WITH withdrawn AS (UPDATE enrollments SET status = $3, withdrawn_reason = $2 WHERE id = $1)
+               INSERT INTO audit_log (actor, action, subject, reason) VALUES ($4, $5, $6, $7)""",
             enrollment_id,
             reason,
             EnrollmentStatus.WITHDRAWN.value,
+            *_values(audit),
         )
 
     # --- idempotency ---------------------------------------------------------------------------
