@@ -75,7 +75,7 @@ from plan_events import (
 )
 from portal.projection import consumes as portal_consumes
 from tests.infrastructure import real_infrastructure
-from tests.support.kafka import committed, group_starts_at_end, partitions_of
+from tests.support.kafka import RawHeaderKey, committed, group_starts_at_end, partitions_of
 from tests.support.plan import approval, completion, enrolment, person, reinstatement, suspension, withdrawal
 
 FUZZ_DATABASE = "talentplan_fuzz"
@@ -190,21 +190,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 # --- the records ----------------------------------------------------------------------------------------------
-
-
-class RawHeaderKey(str):
-    """A header key sent as raw bytes, UTF-8 or not (a Go or C client may send any): the pure-Python record
-    builder asks the key to `encode()` itself, and this one answers its bytes."""
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> "RawHeaderKey":
-        key = super().__new__(cls, raw.decode("latin-1"))
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
 
 
 Headers = list[tuple[str, bytes | None]]

@@ -107,3 +107,18 @@ async def eventually(check: Callable[[], object], timeout: float = 30.0, every: 
             return
         await asyncio.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+class RawHeaderKey(str):
+    """A header key sent as raw bytes, UTF-8 or not (a Go or C client may send any): the pure-Python record
+    builder asks the key to `encode()` itself, and this one answers its bytes."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> "RawHeaderKey":
+        key = super().__new__(cls, raw.decode("latin-1"))
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw

@@ -12,25 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plan_runtime import records
+from tests.support.kafka import RawHeaderKey
 
 records.install()
 
 
-class RawKey(str):
-    """A header key whose `encode()` answers raw bytes (the pure-Python builder asks the key for its bytes)."""
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> "RawKey":
-        key = super().__new__(cls, raw.decode("latin-1"))
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
-
-
-header_keys = st.one_of(st.text(max_size=8), st.binary(max_size=8).map(RawKey))
+header_keys = st.one_of(st.text(max_size=8), st.binary(max_size=8).map(RawHeaderKey))
 record = st.tuples(
     st.one_of(st.none(), st.binary(max_size=40)),
     st.one_of(st.none(), st.binary(max_size=200)),
@@ -85,7 +72,7 @@ def test_every_batch_reads_as_the_lenient_reader_reads_it(batches: list[Any], co
 def test_a_clean_batch_is_read_by_the_compiled_parser_and_a_bad_header_key_by_the_lenient_one() -> None:
     clean = records.ReadBatch(memoryview(build([(b"k", b"v", [("trace", b"1")])], 0)))
     assert records._Compiled is not None and isinstance(clean._batch, records._Compiled)
-    bad = build([(b"k", b"v", []), (b"k2", b"v2", [(RawKey(b"\xff\xfe"), b"1")])], 0)
+    bad = build([(b"k", b"v", []), (b"k2", b"v2", [(RawHeaderKey(b"\xff\xfe"), b"1")])], 0)
     read = records.ReadBatch(memoryview(bad))
     assert read.validate_crc()
     assert [seen(r)[2:] for r in read] == [(b"k", b"v", []), (b"k2", b"v2", [("\udcff\udcfe", b"1")])]
