@@ -6,6 +6,8 @@ money: the fund never overspent, one approved subsidy per person per tier. Locks
 """
 
 import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from uuid import UUID
@@ -125,6 +127,13 @@ class FakeFundingUnit:
             status=mine.status if mine else None,
             suspension=suspension,
         )
+
+    @asynccontextmanager
+    async def deciding(
+        self, claims: Sequence[Claim], capped: bool = False, years: Collection[int] = (), institutions: bool = False
+    ) -> AsyncIterator[None]:
+        """Nothing to gather: every write of this ledger is in memory already."""
+        yield
 
     async def reserve(self, decision: Reserve, caused_by: UUID) -> None:
         self._record(

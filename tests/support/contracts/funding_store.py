@@ -262,3 +262,23 @@ async def test_subsidies_filter_order_and_page_and_totals_group(store: FundingUn
         (SubsidyStatus.RESERVED, Tier.PROFESSIONAL, None, 1),
     ]
     assert await store.approval_span() == ApprovalSpan(AUG, date(2021, 1, 1), 2_700)
+
+
+async def test_a_run_decided_together_reads_its_own_writes_and_leaves_them_all(store: FundingUnit) -> None:
+    await funded(store, 1_800)
+    first, second, third = claim(), claim(trainee="silk-weaver"), claim(trainee="tea-picker")
+    async with store.deciding([first, second, third, first]):
+        await store.reserve(Reserve(first, 900, "v1"), caused_by=CAUSE)
+        assert (await store.standing(first)).status == SubsidyStatus.RESERVED
+        assert (await store.standing(second)).available == 900
+        subsidy_id = await store.approve(Approved(first, 900, "v1", released=900), AUG, caused_by=CAUSE)
+        await store.approve(Approved(second, 900, "v1", released=0), AUG, caused_by=CAUSE)
+        standing = await store.standing(third)
+        assert (standing.available, standing.status) == (0, None)
+        again = Claim(uuid.uuid4(), first.trainee_id, uuid.uuid4(), first.tier)  # not in the run: read after it
+        assert (await store.standing(again)).already_paid
+    assert await store.position() == FundPosition(1_800, 0, 1_800, 0)
+    found = await store.decision(first.enrollment_id)
+    assert found is not None and found[0].id == subsidy_id
+    assert [line.entry for line in found[1]] == [EntryKind.RESERVE, EntryKind.RELEASE, EntryKind.APPROVE]
+    assert await store.ledger_sums() == {"reserve": 900, "release": 900, "approve": 1_800}

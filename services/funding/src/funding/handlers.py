@@ -51,7 +51,7 @@ from plan_events import (
     TraineeEnrolled,
 )
 from plan_events.calendar import plan_today
-from plan_runtime.consumer import Handler
+from plan_runtime.consumer import Handler, Many
 
 SOURCE = "funding"
 
@@ -126,11 +126,32 @@ async def on_enrollment_withdrawn(unit: FundingUnit, event: EnrollmentWithdrawn,
         await unit.withdraw(withdrawal, caused_by=event.event_id)
 
 
-def consumes(policy: Policy) -> dict[type[Event], Handler]:
+async def on_trainees_enrolled(unit: FundingUnit, events: list[TraineeEnrolled], policy: Policy) -> None:
+    """A run of enrolments, decided as one by one, in order; the store reads and writes their claims once."""
+    claims = [claim_of(event) for event in events if policy.rate(event.tier) is not None]
+    async with unit.deciding(claims, capped=policy.capped):
+        for event in events:
+            await on_trainee_enrolled(unit, event, policy)
+
+
+async def on_tiers_completed(
+    unit: FundingUnit, events: list[TierCompleted], policy: Policy, today: date | None = None
+) -> None:
+    """A run of completions, decided as one by one, in order (each with the institution's status as far as the
+    completions before it told it); the store reads and writes their claims once."""
+    subsidised = [event for event in events if policy.rate(event.tier) is not None]
+    years = {year for event in subsidised if (year := policy.envelope_year(event.completed_on)) is not None}
+    claims = [claim_of(event) for event in subsidised]
+    async with unit.deciding(claims, capped=policy.capped, years=years, institutions=True):
+        for event in events:
+            await on_tier_completed(unit, event, policy, today)
+
+
+def consumes(policy: Policy) -> dict[type[Event], Handler | Many]:
     """What funding reads, and the use case each event goes to (registered once, in funding.main)."""
     return {
-        TraineeEnrolled: partial(on_trainee_enrolled, policy=policy),
-        TierCompleted: partial(on_tier_completed, policy=policy),
+        TraineeEnrolled: Many(partial(on_trainees_enrolled, policy=policy)),
+        TierCompleted: Many(partial(on_tiers_completed, policy=policy)),
         EnrollmentWithdrawn: partial(on_enrollment_withdrawn, policy=policy),
         InstitutionSuspended: partial(on_institution_suspended, policy=policy),
         InstitutionReinstated: partial(on_institution_reinstated, policy=policy),

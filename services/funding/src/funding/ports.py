@@ -2,6 +2,8 @@
 unit tests (tests/fakes/funding.py) both provide it, and pass one contract suite
 (tests/support/contracts/funding_store.py)."""
 
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 from typing import Protocol
 from uuid import UUID
@@ -28,6 +30,15 @@ class FundingUnit(Protocol):
     # --- claims, decided from events ---
     async def standing(self, claim: d.Claim, capped: bool = False, year: int | None = None) -> d.Standing:
         """Locks the fund, then reads what the ledger says about the claim."""
+        ...
+
+    def deciding(
+        self, claims: Sequence[d.Claim], capped: bool = False, years: Collection[int] = (), institutions: bool = False
+    ) -> AbstractAsyncContextManager[None]:
+        """A run of claims decided together. Inside, `standing`, the claims' decisions and `note_institution`
+        answer and leave exactly what they would one by one (the store may read the run's ledger once, and write
+        its decisions once when the block ends). `capped` and `years`: what the run's
+        standings ask. `institutions`: lock the claims' institutions first (the run will note them)."""
         ...
 
     async def reserve(self, decision: d.Reserve, caused_by: UUID) -> None: ...

@@ -1,6 +1,8 @@
 """All SQL of the `funding` schema. Every method runs on the unit's connection and transaction, and answers
 with the domain's typed rows (funding.domain), never asyncpg records."""
 
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -32,6 +34,7 @@ from funding.domain import (
     Withdrawal,
 )
 from funding.ports import GROUPS
+from funding.run import Loaded, Row, Run
 from plan_events import Event, Tier
 from plan_runtime.db import Connection
 from plan_runtime.unit import Unit
@@ -54,6 +57,13 @@ def _batch(row: Any) -> PaymentBatch:
     return PaymentBatch(**{**dict(row), "status": BatchStatus(row["status"])})
 
 
+def _suspension(status: InstitutionStatus, reason: str | None) -> str | None:
+    """What a standing says of the institution (as `standing`'s SQL words it)."""
+    if status != InstitutionStatus.SUSPENDED:
+        return None
+    return "institution suspended" + (f": {reason}" if reason is not None else "")
+
+
 async def ensure_fund(pool: asyncpg.Pool, total: int) -> None:
     """At start-up: the fund's one row, at the policy's total."""
     async with pool.acquire() as conn:
@@ -66,16 +76,18 @@ class FundingStore(Unit):
     One store is one transaction. It remembers the row locks its transaction already holds, so a batch of
     decisions does not ask for them again (a round trip each): the fund row's lock, and each institution's row
     as its last `note_institution` left it. Both are forgotten when a savepoint is rolled back (`rolled_back`),
-    which releases locks taken after it."""
+    which releases locks taken after it. Inside `deciding`, a run of claims is read once and written once."""
 
     def __init__(self, conn: Connection, published: list[Event] | None = None) -> None:
         super().__init__(conn, published)
         self._fund_locked = False
         self._noted: dict[UUID, tuple[int, InstitutionStatus]] = {}  # institution: (highest seq sent, status)
+        self._run: Run | None = None  # the run being decided in memory, inside `deciding`
 
     def rolled_back(self) -> None:
         self._fund_locked = False
         self._noted.clear()
+        self._run = None
 
     async def ensure_fund(self, total: int) -> None:
         await self.conn.execute(
@@ -105,7 +117,14 @@ class FundingStore(Unit):
         lock sees the locked row as it is now but reads every other table with the snapshot taken before
         it waited; the read below starts after the lock is held, so it sees what the previous holder
         committed. The institution's commitments and the year's approvals are summed only when the policy
-        has a cap or an envelope (the subqueries in the CASEs run only then)."""
+        has a cap or an envelope (the subqueries in the CASEs run only then).
+
+        Inside `deciding`, a claim of the run is answered from what the run read and wrote; any other claim
+        first has the run's writes written, then is read here."""
+        if self._run is not None:
+            if self._run.covers(claim, capped, year):
+                return self._run.standing(claim, capped, year)
+            await self._flush()
         await self.lock_fund()
         row = await self.conn.fetchrow(
             """SELECT total_yuan - reserved_yuan - approved_yuan AS available,
@@ -160,7 +179,7 @@ class FundingStore(Unit):
         known = self._noted.get(institution_id)
         if known is not None and reason is None and seq <= known[0]:
             return known[1]
-        current: str = await self.conn.fetchval(
+        row = await self.conn.fetchrow(
             """INSERT INTO institutions AS i (institution_id, status, status_seq, reason)
                VALUES ($1, $2, $3, $4)
                ON CONFLICT (institution_id) DO UPDATE SET
@@ -170,14 +189,17 @@ class FundingStore(Unit):
                                  ELSE i.reason END,
                    changed_at = CASE WHEN EXCLUDED.status_seq > i.status_seq THEN now() ELSE i.changed_at END,
                    status_seq = greatest(i.status_seq, EXCLUDED.status_seq)
-               RETURNING status""",
+               RETURNING status, reason""",
             institution_id,
             status.value,
             seq,
             reason,
         )
-        answer = InstitutionStatus(current)
+        assert row is not None
+        answer = InstitutionStatus(row["status"])
         self._noted[institution_id] = (max(seq, known[0]) if known else seq, answer)
+        if self._run is not None:
+            self._run.suspension(institution_id, _suspension(answer, row["reason"]))
         return answer
 
     async def institution(self, institution_id: UUID, lock: bool = False) -> KnownInstitution | None:
@@ -225,6 +247,147 @@ class FundingStore(Unit):
         await self.conn.execute("UPDATE fund SET reserved_yuan = reserved_yuan - $1 WHERE id = 1", sum(amounts))
         await self._entries(EntryKind.RELEASE, ids, amounts, actor, reason)
         return len(rows), sum(amounts)
+
+    # --- a run of claims, decided together: read once, written once ----------------------------------
+
+    @asynccontextmanager
+    async def deciding(
+        self, claims: Sequence[Claim], capped: bool = False, years: Collection[int] = (), institutions: bool = False
+    ) -> AsyncIterator[None]:
+        """Read what the claims' standings need in a few statements, answer `standing` and keep the decisions'
+        writes in memory (funding.run), and write them all in one statement when the block ends (nothing is
+        written if it raises). `institutions`: first lock the claims' institutions, in one order, as the
+        decisions will note them (locks go institution, fund, subsidies)."""
+        if not claims or self._run is not None:
+            yield
+            return
+        if institutions:
+            await self.conn.execute(
+                "SELECT 1 FROM institutions WHERE institution_id = ANY($1::uuid[]) ORDER BY institution_id FOR UPDATE",
+                sorted({c.institution_id for c in claims}),
+            )
+        await self.lock_fund()  # the reads below start after it is held (see `standing`)
+        self._run = Run(await self._load(claims, capped, years))
+        try:
+            yield
+            await self._flush()
+        finally:
+            self._run = None
+
+    async def _load(self, claims: Sequence[Claim], capped: bool, years: Collection[int]) -> Loaded:
+        rows = await self.conn.fetch(
+            """SELECT c.enrollment_id, s.id, s.trainee_id, s.tier, s.institution_id, s.status, s.amount_yuan,
+                      s.completed_on,
+                      (SELECT p.enrollment_id FROM subsidies p WHERE p.trainee_id = c.trainee_id AND p.tier = c.tier
+                       AND p.status IN ('approved', 'paid')) AS paid_by
+               FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS c(enrollment_id, trainee_id, tier, n)
+               LEFT JOIN subsidies s ON s.enrollment_id = c.enrollment_id
+               ORDER BY c.n""",
+            [c.enrollment_id for c in claims],
+            [c.trainee_id for c in claims],
+            [c.tier.value for c in claims],
+        )
+        schools = await self.conn.fetch(
+            """SELECT i.institution_id,
+                      (SELECT 'institution suspended' || coalesce(': ' || reason, '') FROM institutions
+                       WHERE institution_id = i.institution_id AND status = 'suspended') AS suspension,
+                      CASE WHEN $2::bool THEN
+                          (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
+                           WHERE institution_id = i.institution_id AND status = ANY($3::text[])) END AS committed
+               FROM unnest($1::uuid[]) AS i(institution_id)""",
+            list({c.institution_id for c in claims}),
+            capped,
+            sorted(COMMITTED),
+        )
+        sums = (
+            await self.conn.fetch(
+                """SELECT y.year, (SELECT coalesce(sum(amount_yuan), 0)::bigint FROM subsidies
+                               WHERE status IN ('approved', 'paid') AND completed_on >= make_date(y.year, 1, 1)
+                               AND completed_on < make_date(y.year + 1, 1, 1)) AS approved
+               FROM unnest($1::int[]) AS y(year)""",
+                sorted(set(years)),
+            )
+            if years
+            else []
+        )
+        position = await self.position()
+        return Loaded(
+            available=position.available,
+            rows={
+                r["enrollment_id"]: None
+                if r["id"] is None
+                else Row(
+                    r["id"],
+                    (r["trainee_id"], Tier(r["tier"])),
+                    r["institution_id"],
+                    SubsidyStatus(r["status"]),
+                    r["amount_yuan"],
+                    r["completed_on"],
+                )
+                for r in rows
+            },
+            paid={(c.trainee_id, c.tier): r["paid_by"] for c, r in zip(claims, rows, strict=True)},
+            suspensions={r["institution_id"]: r["suspension"] for r in schools},
+            committed={r["institution_id"]: r["committed"] for r in schools} if capped else None,
+            years={r["year"]: r["approved"] for r in sums},
+        )
+
+    async def _flush(self) -> None:
+        """Write the run's decisions in one statement and end the run: each claim's row as its last decision left
+        it, the fund moved by their sum (its CHECK sees the result), the ledger's entries in decision order."""
+        run, self._run = self._run, None
+        if run is None or not run.writes:
+            return
+        rows = run.rows()
+        entries = [(w.id, entry, yuan, w.policy_version, w.caused_by) for w in run.writes for entry, yuan in w.entries]
+        written = await self.conn.fetch(
+            """WITH claim AS (
+                   INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan,
+                                          reason, policy_version, completed_on, decided_at, passed)
+                   SELECT r.id, r.enrollment_id, r.trainee_id, r.institution_id, r.tier, r.status, r.amount_yuan,
+                          r.reason, r.policy_version, r.completed_on,
+                          CASE WHEN r.status IN ('reserved', 'held') THEN NULL ELSE now() END, r.passed
+                   FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::bigint[],
+                               $8::text[], $9::text[], $10::date[], $11::bool[])
+                        AS r(id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan, reason,
+                             policy_version, completed_on, passed)
+                   ON CONFLICT (enrollment_id) DO UPDATE SET
+                       status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
+                       policy_version = EXCLUDED.policy_version, completed_on = EXCLUDED.completed_on,
+                       decided_at = EXCLUDED.decided_at, passed = coalesce(EXCLUDED.passed, subsidies.passed)
+                   RETURNING id, enrollment_id),
+               fund_moved AS (
+                   UPDATE fund SET reserved_yuan = reserved_yuan + $12, approved_yuan = approved_yuan + $13
+                   WHERE id = 1 AND ($12 <> 0 OR $13 <> 0)),
+               entries AS (
+                   INSERT INTO ledger (subsidy_id, entry, amount_yuan, policy_version, actor, caused_by)
+                   SELECT e.subsidy_id, e.entry, e.yuan, e.policy_version, 'funding-service', e.caused_by
+                   FROM unnest($14::uuid[], $15::text[], $16::bigint[], $17::text[], $18::uuid[])
+                        WITH ORDINALITY AS e(subsidy_id, entry, yuan, policy_version, caused_by, n)
+                   ORDER BY e.n)
+               SELECT id, enrollment_id FROM claim""",
+            [w.id for w in rows],
+            [w.claim.enrollment_id for w in rows],
+            [w.claim.trainee_id for w in rows],
+            [w.claim.institution_id for w in rows],
+            [w.claim.tier.value for w in rows],
+            [w.status.value for w in rows],
+            [w.amount for w in rows],
+            [w.reason for w in rows],
+            [w.policy_version for w in rows],
+            [w.completed_on for w in rows],
+            [w.passed for w in rows],
+            run.reserved,
+            run.approved,
+            [e[0] for e in entries],
+            [e[1].value for e in entries],
+            [e[2] for e in entries],
+            [e[3] for e in entries],
+            [e[4] for e in entries],
+        )
+        if {(r["id"], r["enrollment_id"]) for r in written} != {(w.id, w.claim.enrollment_id) for w in rows}:
+            # every claim's row is read and written under the fund's lock, so its id cannot have changed
+            raise RuntimeError("a claim's subsidy row changed under the fund's lock: the run is not written")
 
     # --- claims: one round trip each ------------------------------------------------------------
 
@@ -306,7 +469,23 @@ class FundingStore(Unit):
         entries: tuple[tuple[EntryKind, int], ...] | list[tuple[EntryKind, int]] = (),
     ) -> UUID:
         """One round trip: the claim's new status, the fund's running totals (its CHECK keeps the balance
-        at zero or above) and the ledger entries for the movement."""
+        at zero or above) and the ledger entries for the movement. Inside `deciding`: kept by the run."""
+        if self._run is not None:
+            if self._run.covers(claim, False, None):
+                return self._run.record(
+                    claim,
+                    status,
+                    amount,
+                    caused_by,
+                    reason=reason,
+                    policy_version=policy_version,
+                    completed_on=completed_on,
+                    reserved=reserved,
+                    approved=approved,
+                    passed=passed,
+                    entries=tuple(entries),
+                )
+            await self._flush()
         moves = [(entry, yuan) for entry, yuan in entries if yuan]
         subsidy_id: UUID = await self.conn.fetchval(
             """WITH claim AS (
