@@ -5,9 +5,10 @@
 Does the same delivery work per message as funding's inbox (plan_runtime.consumer.Inbox), with nothing of
 the service around it: read a batch from the broker (getmany, big max_records); in ONE database transaction
 per batch insert the batch's inbox rows (`ON CONFLICT DO NOTHING RETURNING`: duplicates are skipped), one
-effect row per new message and one outbox row per new message (a small JSON event, with the NOTIFY that
-wakes a relay, as `emit` does); commit; then commit each partition's offset (`last + 1`). Synchronous commit
-stays on, as in the cluster's configuration.
+effect row per new message that changes a claim (a subsidised tier: funding writes nothing else for a basic one)
+and one outbox row per new message that funding announces (a subsidised completion: a small JSON event, with the
+NOTIFY that wakes a relay, as `emit` does); commit; then commit each partition's offset (`last + 1`).
+Synchronous commit stays on, as in the cluster's configuration.
 
 The workload is the funding replay's (`benchmarks.funding_replay`): the same records — every message on
 trainee-enrolled, tier-completed and enrollment-withdrawn, copied key and value unchanged (untimed) into a
@@ -175,17 +176,25 @@ async def synthetic_records(target: str, count: int) -> int:
         await writer.stop()
 
 
+SUBSIDISED = ("professional", "senior")  # funding's policy: basic is not paid from the fund
+
+
 @dataclass
 class Prepared:
-    """A batch decoded, its rows built: done while the previous batch's transaction is in PostgreSQL."""
+    """A batch decoded, its rows built: done while the previous batch's transaction is in PostgreSQL.
+
+    The effect and outbox rows are funding's share of the work: an enrolment, completion or withdrawal in a
+    subsidised tier changes a claim (an effect row); a completion in one is announced (an outbox row). A basic
+    one only takes its inbox row, as in funding."""
 
     offsets: dict[TopicPartition, OffsetAndMetadata]
     ids: list[str]
     kinds: list[str]
     enrollments: list[str | None]
-    out_ids: list[str]
+    effect: list[bool]
+    announce: list[bool]
     keys: list[bytes | None]
-    values: list[bytes]
+    bodies: list[dict[str, Any]]
 
 
 def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
@@ -202,34 +211,36 @@ def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
             continue  # funding parks such a record as a dead letter; here it is only counted as read
         records.append(record)
         bodies.append(body)
-    out_ids = [str(uuid.uuid4()) for _ in records]
-    values = [
-        json.dumps(
-            {
-                "event_id": out_id,
-                "type": "raw-effect-noted",
-                "version": 1,
-                "source": "raw-baseline",
-                "subject": b.get("trainee_id"),
-                "causation_id": b["event_id"],
-                "enrollment_id": b.get("enrollment_id"),
-            }
-        ).encode()
-        for out_id, b in zip(out_ids, bodies, strict=True)
-    ]
+    effect = [b.get("tier") in SUBSIDISED for b in bodies]
     return Prepared(
         {p: OffsetAndMetadata(part[-1].offset + 1, "") for p, part in got.items()},
         [b["event_id"] for b in bodies],
         [b["type"] for b in bodies],
         [b.get("enrollment_id") for b in bodies],
-        out_ids,
+        effect,
+        [e and b["type"] == "tier-completed" for e, b in zip(effect, bodies, strict=True)],
         [r.key for r in records],
-        values,
+        bodies,
     )
 
 
+def announcement(out_id: str, body: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "event_id": out_id,
+            "type": "raw-effect-noted",
+            "version": 1,
+            "source": "raw-baseline",
+            "subject": body.get("trainee_id"),
+            "causation_id": body["event_id"],
+            "enrollment_id": body.get("enrollment_id"),
+        }
+    ).encode()
+
+
 async def apply_batch(conn: asyncpg.Connection, schema: str, consumer: str, batch: Prepared) -> tuple[int, int]:
-    """One transaction: inbox rows (dedupe), an effect row and an outbox row per new message."""
+    """One transaction: inbox rows (dedupe), an effect row per new message that changes a claim and an outbox row
+    per new message that funding announces."""
     async with conn.transaction():
         fresh = {
             str(row[0])
@@ -245,31 +256,27 @@ async def apply_batch(conn: asyncpg.Connection, schema: str, consumer: str, batc
             if event_id in fresh:
                 fresh.discard(event_id)  # the same event twice in one batch: once
                 new.append(i)
-        if len(new) < len(batch.ids):  # duplicates are rare: only then pick the new ones out
-            pick = lambda column: [column[i] for i in new]
-            batch = Prepared(
-                batch.offsets,
-                *(pick(c) for c in (batch.ids, batch.kinds, batch.enrollments, batch.out_ids)),
-                pick(batch.keys),
-                pick(batch.values),
-            )
-        if new:
+        effects = [i for i in new if batch.effect[i]]
+        if effects:
             await conn.execute(
                 f"INSERT INTO {schema}.effects (event_id, kind, enrollment_id)"
                 " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])",
-                batch.ids,
-                batch.kinds,
-                batch.enrollments,
+                [batch.ids[i] for i in effects],
+                [batch.kinds[i] for i in effects],
+                [batch.enrollments[i] for i in effects],
             )
+        announced = [i for i in effects if batch.announce[i]]
+        if announced:
+            out_ids = [str(uuid.uuid4()) for _ in announced]
             await conn.execute(
                 f"""WITH appended AS (
                        INSERT INTO {schema}.outbox (event_id, topic, key, value)
                        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) RETURNING 1)
                    SELECT pg_notify('outbox_{schema}', '')""",
-                batch.out_ids,
-                ["raw-effect-noted"] * len(new),
-                batch.keys,
-                batch.values,
+                out_ids,
+                ["raw-effect-noted"] * len(announced),
+                [batch.keys[i] for i in announced],
+                [announcement(o, batch.bodies[i]) for o, i in zip(out_ids, announced, strict=True)],
             )
     return len(new), len(batch.ids) - len(new)
 
