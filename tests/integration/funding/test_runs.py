@@ -168,6 +168,11 @@ OVER_THE_CAP = run(  # capped: a run of reservations, then of completions over t
     ("complete", 3, 1, 0, P, {}),  # 5,000 + 900 committed at institution 0: over its cap
     ("complete", 1, 1, 1, P, {"days": 200}),  # its reservation: approved, in 2021
 )
+ANOTHER_CLAIMANT = run(  # one enrolment, claimed again by another person at another institution, in one run
+    ("complete", 0, 0, 0, P, {"status": "suspended", "seq": 1}),  # held: a new row, person 0 at institution 0
+    ("complete", 0, 1, 1, P, {}),  # decided now (institution 1 is active); the row keeps its person and place
+    ("complete", 1, 2, 1, P, {"passed": False}),
+)
 ONE_YEAR = run(  # an envelope of 5,000 for 2020
     ("enrol", 0, 0, 0, S, {}),
     ("complete", 0, 0, 0, S, {}),  # reserved, then approved in 2020: the envelope is spent
@@ -289,6 +294,7 @@ def test_a_run_decided_together_leaves_what_one_by_one_leaves(infrastructure: In
     @example(events=EVERY_DECISION, capped=True, envelope=True)
     @example(events=OVER_THE_CAP, capped=True, envelope=False)
     @example(events=ONE_YEAR, capped=False, envelope=True)
+    @example(events=ANOTHER_CLAIMANT, capped=False, envelope=False)
     def check(events: list[Event], capped: bool, envelope: bool) -> None:
         loop.run_until_complete(compare(events, policy_of(capped, envelope)))
 

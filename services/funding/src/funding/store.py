@@ -57,6 +57,9 @@ def _batch(row: Any) -> PaymentBatch:
     return PaymentBatch(**{**dict(row), "status": BatchStatus(row["status"])})
 
 
+MIN_RUN = 3  # claims: from here a run's few reads and one write take fewer round trips than two per claim
+
+
 def _suspension(status: InstitutionStatus, reason: str | None) -> str | None:
     """What a standing says of the institution (as `standing`'s SQL words it)."""
     if status != InstitutionStatus.SUSPENDED:
@@ -258,8 +261,8 @@ class FundingStore(Unit):
         writes in memory (funding.run), and write them all in one statement when the block ends (nothing is
         written if it raises). `institutions`: first lock the claims' institutions, in one order, as the
         decisions will note them (locks go institution, fund, subsidies)."""
-        if not claims or self._run is not None:
-            yield
+        if len(claims) < MIN_RUN or self._run is not None:
+            yield  # one or two claims: their own statements cost fewer round trips than a run's reads
             return
         if institutions:
             await self.conn.execute(
@@ -289,6 +292,7 @@ class FundingStore(Unit):
         )
         schools = await self.conn.fetch(
             """SELECT i.institution_id,
+                      (SELECT total_yuan - reserved_yuan - approved_yuan FROM fund WHERE id = 1) AS available,
                       (SELECT 'institution suspended' || coalesce(': ' || reason, '') FROM institutions
                        WHERE institution_id = i.institution_id AND status = 'suspended') AS suspension,
                       CASE WHEN $2::bool THEN
@@ -310,9 +314,8 @@ class FundingStore(Unit):
             if years
             else []
         )
-        position = await self.position()
         return Loaded(
-            available=position.available,
+            available=schools[0]["available"],
             rows={
                 r["enrollment_id"]: None
                 if r["id"] is None
