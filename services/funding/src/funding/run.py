@@ -53,7 +53,8 @@ class Loaded:
     available: int
     rows: dict[UUID, Row | None]  # every claim's enrolment: its row, or None
     paid: dict[Person, UUID | None]  # every claim's person: the enrolment holding their approved subsidy
-    suspensions: dict[UUID, str | None]  # every claim's institution: why it is suspended (None: active)
+    suspensions: dict[UUID, str | None]  # the claims' institutions: why suspended (None: active); one left out
+    # is not known for sure (no row to lock): its claims' standings read it afresh, until a note tells it
     committed: dict[UUID, int] | None  # every claim's institution: yuan committed (None: not read, no cap)
     years: dict[int, int]  # yuan approved per completion year, for the years asked
 
@@ -70,12 +71,16 @@ class Run:
         return (
             claim.enrollment_id in self.now.rows
             and (claim.trainee_id, claim.tier) in self.now.paid
-            and claim.institution_id in self.now.suspensions
             and (not capped or self.now.committed is not None)
             and (year is None or year in self.now.years)
         )
 
-    def standing(self, claim: Claim, capped: bool, year: int | None) -> Standing:
+    def knows(self, institution_id: UUID) -> bool:
+        """Whether the run knows the institution's suspension for sure (it holds the row's lock, or noted it)."""
+        return institution_id in self.now.suspensions
+
+    def standing(self, claim: Claim, capped: bool, year: int | None, suspension: str | None = None) -> Standing:
+        """`suspension`: the institution's, read just now, when the run does not know it (`knows`)."""
         row = self.now.rows[claim.enrollment_id]
         holder = self.now.paid[(claim.trainee_id, claim.tier)]
         committed = 0
@@ -91,7 +96,7 @@ class Run:
             institution_committed=committed,
             year_approved=self.now.years[year] if year is not None else 0,
             status=row.status if row is not None else None,
-            suspension=self.now.suspensions[claim.institution_id],
+            suspension=self.now.suspensions[claim.institution_id] if self.knows(claim.institution_id) else suspension,
         )
 
     def suspension(self, institution_id: UUID, suspension: str | None) -> None:

@@ -126,7 +126,9 @@ class FundingStore(Unit):
         first has the run's writes written, then is read here."""
         if self._run is not None:
             if self._run.covers(claim, capped, year):
-                return self._run.standing(claim, capped, year)
+                if self._run.knows(claim.institution_id):
+                    return self._run.standing(claim, capped, year)
+                return self._run.standing(claim, capped, year, await self._suspension_now(claim.institution_id))
             await self._flush()
         await self.lock_fund()
         row = await self.conn.fetchrow(
@@ -260,22 +262,46 @@ class FundingStore(Unit):
         """Read what the claims' standings need in a few statements, answer `standing` and keep the decisions'
         writes in memory (funding.run), and write them all in one statement when the block ends (nothing is
         written if it raises). `institutions`: first lock the claims' institutions, in one order, as the
-        decisions will note them (locks go institution, fund, subsidies)."""
+        decisions will note them (locks go institution, fund, subsidies); a run's suspensions are then exact.
+        Without (enrolments), a suspension that commits during the run may be missed, as the one-claim path
+        may miss one that commits between its read and its write: a reservation, never an approval, and finance
+        releases a suspended institution's reservations."""
         if len(claims) < MIN_RUN or self._run is not None:
             yield  # one or two claims: their own statements cost fewer round trips than a run's reads
             return
+        locked = None
         if institutions:
-            await self.conn.execute(
-                "SELECT 1 FROM institutions WHERE institution_id = ANY($1::uuid[]) ORDER BY institution_id FOR UPDATE",
-                sorted({c.institution_id for c in claims}),
-            )
+            locked = {
+                row["institution_id"]
+                for row in await self.conn.fetch(
+                    "SELECT institution_id FROM institutions WHERE institution_id = ANY($1::uuid[])"
+                    " ORDER BY institution_id FOR UPDATE",
+                    sorted({c.institution_id for c in claims}),
+                )
+            }
         await self.lock_fund()  # the reads below start after it is held (see `standing`)
-        self._run = Run(await self._load(claims, capped, years))
+        loaded = await self._load(claims, capped, years)
+        if locked is not None:
+            # an institution without a row yet has no lock to take: a suspension may commit meanwhile, so its
+            # claims' standings read it afresh, as the one-claim SQL does, unless a completion's news notes it
+            for unlocked in set(loaded.suspensions) - locked:
+                del loaded.suspensions[unlocked]
+        self._run = Run(loaded)
         try:
             yield
             await self._flush()
         finally:
             self._run = None
+
+    async def _suspension_now(self, institution_id: UUID) -> str | None:
+        """An institution's suspension as committed now (what `standing`'s SQL reads), for a run that holds no lock
+        on it."""
+        found: str | None = await self.conn.fetchval(
+            "SELECT 'institution suspended' || coalesce(': ' || reason, '') FROM institutions"
+            " WHERE institution_id = $1 AND status = 'suspended'",
+            institution_id,
+        )
+        return found
 
     async def _load(self, claims: Sequence[Claim], capped: bool, years: Collection[int]) -> Loaded:
         rows = await self.conn.fetch(
