@@ -214,8 +214,9 @@ class FakeFundingUnit:
     ) -> UUID:
         now = datetime.now(UTC)
         before = self.rows.get(claim.enrollment_id)
+        person = (before.trainee_id, before.tier) if before else (claim.trainee_id, claim.tier)  # the row keeps its own
         if status in SPENT and any(
-            s.trainee_id == claim.trainee_id and s.tier == claim.tier and s.status in SPENT
+            (s.trainee_id, s.tier) == person and s.status in SPENT
             for s in self.rows.values()
             if s.enrollment_id != claim.enrollment_id
         ):

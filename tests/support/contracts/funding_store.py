@@ -282,3 +282,15 @@ async def test_a_run_decided_together_reads_its_own_writes_and_leaves_them_all(s
     assert found is not None and found[0].id == subsidy_id
     assert [line.entry for line in found[1]] == [EntryKind.RESERVE, EntryKind.RELEASE, EntryKind.APPROVE]
     assert await store.ledger_sums() == {"reserve": 900, "release": 900, "approve": 1_800}
+
+
+async def test_a_claim_s_row_keeps_its_person_whatever_a_later_decision_names(store: FundingUnit) -> None:
+    await funded(store)
+    paid, held = claim(), claim(trainee="silk-weaver")
+    await store.approve(Approved(paid, 900, "v1", released=0), AUG, caused_by=CAUSE)
+    await store.hold(Held(held, "institution suspended", "v1", 0), AUG, True, caused_by=CAUSE)
+    named = Claim(held.enrollment_id, paid.trainee_id, held.institution_id, held.tier)  # another person named
+    await store.approve(Approved(named, 900, "v1", released=0), AUG, caused_by=CAUSE)  # the row's person is paid
+    found = await store.decision(held.enrollment_id)
+    assert found is not None
+    assert (found[0].trainee_id, found[0].status) == ("silk-weaver", SubsidyStatus.APPROVED)
