@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -122,3 +123,14 @@ class RawHeaderKey(str):
 
     def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
         return self.raw
+
+
+@dataclass(frozen=True)
+class Record:
+    """What `Inbox.process` reads of a Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None

@@ -65,6 +65,7 @@ from plan_runtime.http import status_of
 from plan_runtime.outbox import emit
 from plan_runtime.transient import is_transient
 from tests.infrastructure import Infrastructure
+from tests.support.kafka import Record
 
 FUNDING_MIGRATIONS = Path(handlers.__file__).parent / "migrations"
 # 100 x 30 takes ~20 s on two cores and found a held claim never decided in 10 runs out of 10 (25 examples: 7 of 10).
@@ -127,17 +128,6 @@ async def finance(pool: asyncpg.Pool, command: Callable[..., Awaitable[T]], *arg
         result = await command(FundingStore(conn, published), *args)
         await emit(conn, published)
         return result
-
-
-@dataclass(frozen=True)
-class Record:
-    """What `Inbox.process` reads of a Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass

@@ -44,6 +44,7 @@ from plan_runtime import RUNTIME_MIGRATIONS, Inbox, migrate
 from plan_runtime.consumer import Many
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Schema
+from tests.support.kafka import Record
 from tests.support.plan import completion, enrolment, withdrawal
 
 FUNDING_MIGRATIONS = Path(handlers.__file__).parent / "migrations"
@@ -190,15 +191,6 @@ ONE_YEAR = run(  # an envelope of 5,000 for 2020
     ("complete", 1, 1, 1, P, {}),  # 2020: over the envelope
     ("complete", 2, 2, 1, P, {"days": 200}),  # 2021: no envelope
 )
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def watched(handled: dict[type[Event], Any], failures: list[str]) -> dict[type[Event], Any]:
