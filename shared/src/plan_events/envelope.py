@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from plan_events.ids import new_id
 
 # control characters (but tab, LF, CR) and lone surrogates: no text field of any event holds them, no request
 # field either (plan_runtime.requests), and dead-letter reasons escape them (plan_runtime.consumer)
@@ -91,14 +93,14 @@ class Event(BaseModel):
         `text_checked=True` skips the unsafe-character pass over the text fields (`_safe_text`); only for a caller
         whose every text came from a request body (`plan_runtime.requests.RequestBody` refuses the same characters)
         or was derived by the service itself (a pseudonym, a constant). Every other check still runs."""
-        new_id = event_id or uuid4()
+        own_id = event_id or new_id()
         return cls.model_validate(
             {
-                "event_id": new_id,
+                "event_id": own_id,
                 "occurred_at": occurred_at,
                 "source": source,
                 "subject": subject,
-                "correlation_id": caused_by.correlation_id if caused_by else new_id,
+                "correlation_id": caused_by.correlation_id if caused_by else own_id,
                 "causation_id": caused_by.event_id if caused_by else None,
                 **payload,
             },

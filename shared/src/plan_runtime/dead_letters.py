@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from plan_events.ids import new_id
 from plan_runtime.db import Connection
 from plan_runtime.outbox import emit_raw
 
@@ -58,7 +59,7 @@ async def replay(conn: Connection, dead_letter_id: int) -> bool:
             await conn.execute(
                 "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", row["consumer"], row["event_id"]
             )
-        await emit_raw(conn, uuid.uuid4(), row["topic"], row["key"], row["value"] or b"")
+        await emit_raw(conn, new_id(), row["topic"], row["key"], row["value"] or b"")
         await conn.execute("UPDATE dead_letters SET replayed_at = now() WHERE id = $1", row["id"])
     return True
 

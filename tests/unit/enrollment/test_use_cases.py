@@ -79,6 +79,7 @@ async def test_a_cohort_writes_the_good_rows_publishes_them_and_counts_the_day(s
     assert [e.enrollment_id for e in store.published] == [r.enrollment_id for r in accepted]  # type: ignore[attr-defined]
     listed = await store.enrollments(village.id, EnrollmentStatus.OPEN, None, 10, 0)
     assert {e.id for e in listed} == {r.enrollment_id for r in accepted}
+    assert {r.enrollment_id.version for r in accepted if r.enrollment_id} == {7}  # time-ordered: plan_events.ids
     assert store.state.intake == {(village.id, next(iter(store.state.intake))[1]): (5, 3)}
     assert lookups(store) == []  # refused inside the upload: nothing revealed of another institution
 

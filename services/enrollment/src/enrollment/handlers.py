@@ -46,6 +46,7 @@ from plan_events import (
 )
 from plan_events.calendar import plan_today
 from plan_events.identity import Pseudonym, birth_date, pseudonymise
+from plan_events.ids import new_id
 from plan_runtime.errors import DomainError, NotFound
 
 SOURCE = "enrollment"
@@ -140,7 +141,7 @@ async def _enrol_once(
         if _PREREQUISITE[row.tier] is not None:  # accepting it reveals a passed course, perhaps elsewhere
             lookups.append(AuditNote(caller, "identity_lookup", person.trainee_id, f"{row.tier}: accepted"))
         enrolment = NewEnrollment(
-            id=uuid4(),
+            id=new_id(),
             trainee_id=person.trainee_id,
             institution_id=institution_id,
             tier=row.tier,
@@ -323,7 +324,7 @@ async def legacy_identities_seen(store: Store, actor: str, limit: int, offset: i
 
 async def accredit(store: Store, name: str, mode: InstitutionMode, actor: str) -> Institution:
     """A new institution, active; `institution_exists` if the name is taken."""
-    created = await store.add_institution(uuid4(), name, mode)
+    created = await store.add_institution(new_id(), name, mode)
     await store.audit(AuditNote(actor, "accredit", str(created.id)))
     return created
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import TypedDict
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from funding.domain import (
     ApprovalSpan,
@@ -51,6 +51,7 @@ from plan_events import (
     TraineeEnrolled,
 )
 from plan_events.calendar import plan_today
+from plan_events.ids import new_id
 from plan_runtime.consumer import Handler, Many
 
 SOURCE = "funding"
@@ -232,7 +233,7 @@ async def create_payment_batch(
     batch = decide_payment_batch(
         institution_id, institution, await unit.payable(institution_id), declared_count, declared_total
     )
-    created = BatchCreated(uuid4(), batch)
+    created = BatchCreated(new_id(), batch)
     await unit.create_batch(created.batch_id, batch, actor)
     return created
 

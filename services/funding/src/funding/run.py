@@ -7,13 +7,13 @@ subsidy for the tier, the fund's balance, the institution's suspension and commi
 Pure: no I/O, no clock.
 """
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import date
 from uuid import UUID
 
 from funding.domain import COMMITTED, SETTING_ASIDE, SPENT, Claim, EntryKind, Standing, SubsidyStatus
 from plan_events import Tier
+from plan_events.ids import new_id
 
 Person = tuple[str, Tier]  # (trainee id, tier): one approved subsidy each, ever
 
@@ -122,9 +122,7 @@ class Run:
         as the upsert keeps them), the fund moved. Returns the row's id."""
         before = self.now.rows[claim.enrollment_id]
         if before is None:
-            after = Row(
-                uuid.uuid4(), (claim.trainee_id, claim.tier), claim.institution_id, status, amount, completed_on
-            )
+            after = Row(new_id(), (claim.trainee_id, claim.tier), claim.institution_id, status, amount, completed_on)
         else:
             after = replace(before, status=status, amount=amount, completed_on=completed_on)
         self._count(claim.enrollment_id, before, -1)

@@ -36,6 +36,7 @@ from funding.domain import (
 from funding.ports import GROUPS
 from funding.run import Loaded, Row, Run
 from plan_events import Event, Tier
+from plan_events.ids import new_id
 from plan_runtime.db import Connection
 from plan_runtime.unit import Unit
 
@@ -520,7 +521,7 @@ class FundingStore(Unit):
             """WITH claim AS (
                    INSERT INTO subsidies (id, enrollment_id, trainee_id, institution_id, tier, status, amount_yuan,
                                           reason, policy_version, completed_on, decided_at, passed)
-                   VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9,
+                   VALUES ($16, $1, $2, $3, $4, $5, $6, $7, $8, $9,
                            CASE WHEN $5 IN ('reserved', 'held') THEN NULL ELSE now() END, $15)
                    ON CONFLICT (enrollment_id) DO UPDATE SET
                        status = EXCLUDED.status, amount_yuan = EXCLUDED.amount_yuan, reason = EXCLUDED.reason,
@@ -550,6 +551,7 @@ class FundingStore(Unit):
             [e.value for e, _ in moves],
             [y for _, y in moves],
             passed,
+            new_id(),
         )
         return subsidy_id
 

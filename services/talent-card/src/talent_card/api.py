@@ -2,13 +2,14 @@
 
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import Field, model_validator
 
 from plan_events import EligibilityRoute
 from plan_events.identity import IdNumber
+from plan_events.ids import new_id
 from plan_runtime.http import PAGED, IsoDate, paged
 from plan_runtime.requests import RequestBody
 from plan_runtime.unit import unit_of_work
@@ -43,7 +44,8 @@ class EvidenceRequest(RequestBody):
         return self
 
     def to_evidence(self) -> Evidence:
-        return Evidence(uuid4(), self.kind, EvidenceStatus.DECLARED, self.value, self.level, self.platform, self.detail)
+        status = EvidenceStatus.DECLARED
+        return Evidence(new_id(), self.kind, status, self.value, self.level, self.platform, self.detail)
 
 
 class TalentRequest(RequestBody):

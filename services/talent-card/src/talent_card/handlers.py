@@ -4,10 +4,11 @@ Each runs on the store it is given (ports.Store: PostgreSQL in the service, in m
 the unit of work around it, and `publish`es what it announces; it refuses with domain errors."""
 
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from plan_events import Event, SubsidyApproved, SubsidyReversed, Tier, TierCompleted
 from plan_events.identity import pseudonymise
+from plan_events.ids import new_id
 from plan_runtime.errors import Conflict, NotFound
 from talent_card.domain import (
     Determination,
@@ -59,7 +60,7 @@ async def _decide(
     await store.record(determination)
     if not determination.eligible:
         return None
-    notice_id = uuid4()
+    notice_id = new_id()
     if not await store.open_notice(notice_id, determination, id_masked):
         return None  # already eligible (by this route or the other): one notice, one event
     store.publish(announce(determination, notice_id, datetime.now(UTC), cause))
@@ -83,7 +84,7 @@ async def register_talent(
     person = pseudonymise(id_number, pii_key)
     if key is not None and (earlier := await store.talent_registered_with(key, person.trainee_id)):
         return await _evaluate(store, earlier, rules)
-    talent_id = uuid4()
+    talent_id = new_id()
     if not await store.add_talent(talent_id, person.trainee_id, person.masked, name, actor, key):
         raise Conflict("talent_exists", "this person is already registered as a talent", "id_number")
     for item in evidence:
