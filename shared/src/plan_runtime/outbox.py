@@ -4,6 +4,13 @@ The relay claims unpublished rows with `FOR UPDATE SKIP LOCKED` (the row lock is
 a relay that dies releases it), publishes them with an idempotent producer (acks=all), and
 marks them published only after the broker acknowledged every one. No "last id" watermark:
 ids are handed out before commit, so a late-committing row with a lower id is still found.
+
+A relay's claim starts at a floor rather than at the outbox's first row, only to skip the index entries of rows
+it has published itself (until VACUUM removes them, every claim from the start walked them all: a few ms per
+claim in a busy outbox). The floor is a hint, never a watermark: every commit that appends events announces the
+lowest id it appended (the NOTIFY's payload), which lowers the floor; and at least once per poll interval, and
+after any wake without an announcement, the claim starts from the first row again. A row is therefore found by
+its own announcement, or at the latest by the next pass from the start, as without the floor.
 """
 
 import asyncio
@@ -11,6 +18,7 @@ import contextlib
 import logging
 import re
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -35,7 +43,7 @@ def channel(schema: str) -> str:
 
 async def emit(conn: Connection, events: Iterable[Event]) -> None:
     """Append events to the outbox inside the caller's transaction (one round trip, however many),
-    and wake the relays when it commits."""
+    and wake the relays when it commits, announcing the lowest id appended (see `Relay`)."""
     rows = [(e.event_id, e.topic, e.key(), e.to_bytes()) for e in events]
     if not rows:
         return
@@ -43,8 +51,8 @@ async def emit(conn: Connection, events: Iterable[Event]) -> None:
     await conn.execute(
         """WITH appended AS (
                INSERT INTO outbox (event_id, topic, key, value)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) RETURNING 1)
-           SELECT pg_notify('outbox_' || current_schema(), '')""",
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) RETURNING id)
+           SELECT pg_notify('outbox_' || current_schema(), min(id)::text) FROM appended""",
         ids,
         topics,
         keys,
@@ -232,6 +240,25 @@ class Relay:
         self._stopping = False
         self._forget_topics = False
         self.restarts = 0
+        self._floor = 0  # where the next claim starts: rows below it were settled by this relay's passes
+        self._announced: int | None = None  # the lowest id announced since the last claim began
+        self._from_start_at = -float("inf")  # when a claim last started from the first row (monotonic)
+
+    def _claim_from(self) -> int:
+        """Where this pass's claim starts: from the first row once per poll interval, else at the floor lowered by
+        every id announced since the last claim began."""
+        now = time.monotonic()
+        if now - self._from_start_at >= self.poll_seconds:
+            self._from_start_at, self._floor = now, 0
+        if self._announced is not None:
+            self._floor, self._announced = min(self._floor, self._announced), None
+        return self._floor
+
+    def announced(self, payload: str) -> None:
+        """A commit appended rows from this id on (a NOTIFY's payload); anything else means "from the start"."""
+        lowest = int(payload) if payload.isascii() and payload.isdigit() else 0
+        self._announced = lowest if self._announced is None else min(self._announced, lowest)
+        self._wake.set()
 
     async def relay_once(self) -> int:
         """Publish one batch of committed, unpublished rows; returns how many rows it settled.
@@ -239,11 +266,13 @@ class Relay:
         If the broker refuses the batch for good (not a transient fault), the rows are published one by
         one: each that still fails gets an attempt and its error, and is parked at `max_attempts`. Rows of
         the batch that had already reached the broker may go out twice then; consumers absorb that."""
+        start = self._claim_from()
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, attempts FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " AND id >= $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
+                start,
             )
             if not rows:
                 return 0
@@ -260,6 +289,9 @@ class Relay:
                 "UPDATE outbox o SET published_at = now() FROM unnest($1::bigint[]) AS p(id) WHERE o.id = p.id",
                 published,
             )
+        # committed: the next claim starts after this batch, or at its first row if one was refused (its next
+        # attempt); a row skipped because another relay held it is that relay's, or found from the start
+        self._floor = rows[-1]["id"] + 1 if len(published) == len(rows) else rows[0]["id"]
         return len(rows)
 
     async def _one_by_one(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
@@ -349,7 +381,8 @@ class Relay:
             listener.cancel()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look again, from the first row (a parked row given back keeps its old id)."""
+        self.announced("")
 
     async def _new_producer_session(self) -> None:
         restart = getattr(self.publisher, "restart", None)
@@ -362,7 +395,7 @@ class Relay:
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    wake = lambda *_: self._wake.set()
+                    wake = lambda _conn, _pid, _channel, payload: self.announced(payload)
                     await conn.add_listener(channel(self.schema), wake)
                     try:
                         while not conn.is_closed():  # noqa: ASYNC110 - a closed connection sends no event

@@ -13,6 +13,7 @@ import asyncpg
 from plan_events import MessageDeadLettered, TraineeEnrolled, decode
 from plan_runtime import RUNTIME_MIGRATIONS, Health, KafkaPublisher, Relay, emit, migrate
 from plan_runtime.dead_letters import replay
+from plan_runtime.outbox import emit_raw
 from tests.infrastructure import Infrastructure
 from tests.integration.conftest import Probes, Schema, wait_exit
 from tests.support.kafka import Landed, TopicWatcher, committed, eventually, group_starts_at_end, produce
@@ -174,6 +175,56 @@ async def test_outbox_rows_committed_in_the_opposite_order_of_their_ids_are_all_
     assert [r["event_id"] for r in ids] == [early_id_late_commit.event_id, late_id_early_commit.event_id]
     assert copies(first, late_id_early_commit.event_id) == 1
     assert copies(rest, early_id_late_commit.event_id) == 1
+
+
+async def _published_after_a_late_commit(
+    infrastructure: Infrastructure, schema: Schema, poll_seconds: float, announced: bool
+) -> None:
+    """A row takes a lower id and commits after a later row was published, so the relay's claim floor is above it:
+    it is still published, once, within 10 s of its commit."""
+    await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS})
+    late, early = enrolment(), enrolment()
+    publisher = KafkaPublisher(infrastructure.kafka)
+    await publisher.start()
+    relay = Relay(schema.pool, schema.name, publisher, Health(), poll_seconds=poll_seconds)
+    async with TopicWatcher(infrastructure.kafka, TOPIC) as topic:
+        slow: asyncpg.Connection = await schema.pool.acquire()
+        slow_tx = slow.transaction()
+        await slow_tx.start()
+        if announced:
+            await emit(slow, [late])
+        else:  # as a dead-letter replay appends: no NOTIFY
+            await emit_raw(slow, late.event_id, late.topic, late.key(), late.to_bytes())
+        running = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.3)  # the relay's first pass, from the first row, finds nothing committed
+            async with schema.pool.acquire() as fast, fast.transaction():
+                await emit(fast, [early])
+            first = await topic.collect(lambda rs: copies(rs, early.event_id) == 1)
+            await slow_tx.commit()
+            await schema.pool.release(slow)
+            rest = await topic.collect(lambda rs: copies(rs, late.event_id) == 1, timeout=10)
+        finally:
+            relay.stop()
+            await asyncio.wait_for(running, 15)
+            await publisher.stop()
+    assert copies(first, early.event_id) == 1 and copies(first, late.event_id) == 0
+    assert copies(rest, late.event_id) == 1 and copies(rest, early.event_id) == 0
+    rows = await schema.pool.fetch("SELECT event_id, published_at IS NOT NULL AS done FROM outbox ORDER BY id")
+    assert [(r["event_id"], r["done"]) for r in rows] == [(late.event_id, True), (early.event_id, True)]
+
+
+async def test_a_late_commit_below_the_relays_floor_is_published_at_once_by_its_announcement(
+    infrastructure: Infrastructure, schema: Schema
+) -> None:
+    # a poll interval longer than the test: only the id its NOTIFY announces brings the relay back below its floor
+    await _published_after_a_late_commit(infrastructure, schema, poll_seconds=60, announced=True)
+
+
+async def test_a_late_commit_below_the_floor_that_announced_nothing_is_found_from_the_first_row_within_a_poll(
+    infrastructure: Infrastructure, schema: Schema
+) -> None:
+    await _published_after_a_late_commit(infrastructure, schema, poll_seconds=1.0, announced=False)
 
 
 async def test_no_event_is_lost_when_the_broker_restarts_while_events_are_produced(
