@@ -72,3 +72,11 @@ def test_compose_postgres_asks_every_connection_for_a_password() -> None:
     assert env["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
     assert "--auth-local=scram-sha-256" in env["POSTGRES_INITDB_ARGS"].split()
     assert "--auth-host=scram-sha-256" in env["POSTGRES_INITDB_ARGS"].split()
+
+
+def test_compose_runs_postgresql_with_the_settings_make_infra_passes() -> None:
+    from infra.postgres import SETTINGS
+
+    command = COMPOSE["services"]["postgres"]["command"]
+    assert command[0] == "postgres" and command[1::2] == ["-c"] * (len(command) // 2)
+    assert dict(option.split("=", 1) for option in command[2::2]) == SETTINGS
