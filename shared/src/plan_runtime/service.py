@@ -207,4 +207,5 @@ async def running(
         await asyncio.gather(*tasks, return_exceptions=True)
         await publisher.stop()
         await pool.close()
+        gc.unfreeze()  # a process that starts another runtime (tests, benchmarks) may collect this one's objects
         log.info("%s: stopped", source)

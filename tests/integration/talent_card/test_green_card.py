@@ -1,5 +1,6 @@
 """The talent-card service on the real broker and database: eligibility notices, exactly once per person."""
 
+import gc
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -11,6 +12,7 @@ import pytest
 
 from plan_events import Event, GreenCardEligible, SubsidyApproved, SubsidyReversed, Tier, TierCompleted
 from plan_events.identity import pseudonymise
+from plan_runtime.service import GC_THRESHOLDS
 from talent_card.main import build_app
 from talent_card.rules import DEFAULT_RULES
 from talent_card.settings import Settings
@@ -278,3 +280,17 @@ async def test_the_talent_office_reads_of_a_person_are_audited_for_the_bureau(ta
         ("talent-office:officer-zhou", "GET /talents/{talent_id}"),
     ]
     assert office_may_not.status_code == 401 and bureau_may_not.status_code == 401
+
+
+async def test_a_running_service_keeps_its_start_up_out_of_the_collector_and_gives_it_back_when_stopped(
+    talent_card: TalentCard,
+) -> None:
+    """`plan_runtime.service.running`: frozen start-up, young collections after 20,000 net allocations (a
+    performance choice, docs/performance.md "Sixth round"); a stopped runtime unfreezes, so that a process starting
+    runtimes one after another (tests, benchmarks) can collect the ones it stopped."""
+    gc.unfreeze()
+    async with talent_card() as client:
+        assert (await client.get("/health/live")).status_code == 200
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_freeze_count() == 0
