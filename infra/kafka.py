@@ -84,10 +84,21 @@ def fetch() -> None:
     stamp.write_text(POM.read_text())
 
 
+BROKER_HEAP = "-Xmx512m"
+JIT = "-XX:TieredStopAtLevel=1"
+"""The client compiler (C1) only. With the JVM's default tiered compilation the optimising compiler (C2) kept
+compiling the broker's code through the first plans of its life: 29 CPU-seconds of compilation for a fresh
+broker's first plan, of a broker total of 25 (during the plan) on a 2-core box where every process competes for
+the same cores. With C1 only: 2.5 s of compilation, the broker 16 CPU-seconds per plan, and the latency
+benchmark's p99 at 200/s 47-57 ms instead of 67-84 (docs/performance.md, seventh round). docker-compose.yml
+passes the same options (a unit test keeps them equal)."""
+
+
 def _java(main: str, *args: str, heap: str = "-Xmx128m") -> list[str]:
     return [
         "java",
         heap,
+        JIT,
         f"-Dlog4j2.configurationFile={HOME / 'log4j2.yaml'}",
         "-cp",
         f"{LIBS}/*",
@@ -152,7 +163,7 @@ def start(timeout: float = 90) -> None:
             )
         with LOG.open("ab") as log:
             process = subprocess.Popen(
-                _java("kafka.Kafka", str(HOME / "server.properties"), heap="-Xmx512m"),
+                _java("kafka.Kafka", str(HOME / "server.properties"), heap=BROKER_HEAP),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -80,3 +80,12 @@ def test_compose_runs_postgresql_with_the_settings_make_infra_passes() -> None:
     command = COMPOSE["services"]["postgres"]["command"]
     assert command[0] == "postgres" and command[1::2] == ["-c"] * (len(command) // 2)
     assert dict(option.split("=", 1) for option in command[2::2]) == SETTINGS
+
+
+def test_compose_runs_the_broker_with_the_jvm_options_make_infra_passes() -> None:
+    from infra import kafka
+
+    env = COMPOSE["services"]["kafka"]["environment"]
+    assert env["KAFKA_HEAP_OPTS"] == kafka.BROKER_HEAP
+    assert env["KAFKA_OPTS"].split() == [kafka.JIT]
+    assert kafka._java("kafka.Kafka", heap=kafka.BROKER_HEAP)[1:3] == [kafka.BROKER_HEAP, kafka.JIT]
