@@ -8,4 +8,4 @@ COPY shared ./shared
 COPY services ./services
 RUN pip install --no-cache-dir -c constraints.txt ./shared ./services/enrollment ./services/funding ./services/talent-card ./services/portal
 ENV SERVICE_MODULE=funding
-CMD ["sh", "-c", "uvicorn --factory ${SERVICE_MODULE}.main:build_app --host 0.0.0.0 --port 8000"]
+CMD ["sh", "-c", "uvicorn --factory ${SERVICE_MODULE}.main:build_app --host 0.0.0.0 --port 8000 --loop uvloop --http httptools"]

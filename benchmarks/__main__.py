@@ -17,7 +17,6 @@ Parts, in this order (each also runs alone with --only; each is also its own mod
 Timings are printed, never asserted. On a shared or busy machine they are noisy: re-measure on a quiet one.
 """
 
-import asyncio
 import os
 import re
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -156,7 +156,7 @@ def intake(rows: list[Row]) -> None:
 
     console.print("[bold]bulk enrolment[/] (110,200 rows through POST /cohorts) ...")
     services.start_all()
-    accepted, elapsed = asyncio.run(bulk_enrolment.load(110_200, 10_000))
+    accepted, elapsed = uvloop.run(bulk_enrolment.load(110_200, 10_000))
     rate = accepted / elapsed
     rows.append(
         Row(

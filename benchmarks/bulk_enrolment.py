@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+import uvloop
 from rich.progress import Progress
 
 from infra import secrets, services
@@ -117,7 +118,7 @@ def main(
     parallel: Annotated[int, typer.Option(min=1, help="requests in flight at once")] = 1,
 ) -> None:
     """Enrol ROWS new trainees in chunks, then complete them, and print the rates."""
-    result = asyncio.run(run(rows, chunk, completions, parallel))
+    result = uvloop.run(run(rows, chunk, completions, parallel))
     print(
         f"bulk enrolment: {result.accepted:,} rows accepted in {result.elapsed:.1f}s = {result.rate:,.0f} rows/s "
         f"(chunks of {chunk:,}, {parallel} at once)"

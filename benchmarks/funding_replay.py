@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import typer
+import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.progress import Progress
@@ -91,7 +92,7 @@ async def replay() -> None:
 
 def main() -> None:
     """Replay every funding input event through a fresh funding app and print the rate."""
-    asyncio.run(replay())
+    uvloop.run(replay())
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from typing import Annotated
 import asyncpg
 import httpx
 import typer
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -166,7 +167,7 @@ def start_funding(group: str, port: int, policy: Path, log: Path) -> subprocess.
         "POLICY_FILE": str(policy),
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "funding.main:build_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", *services.SERVER]
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
@@ -302,7 +303,7 @@ def measure(rates: list[int], seconds: float = 10, warmup: float = 2) -> list[Pe
         log = Path(directory) / "funding.log"
         process = start_funding(group, free_port(), policy, log)
         try:
-            return asyncio.run(measure_all(group, rates, seconds, warmup))
+            return uvloop.run(measure_all(group, rates, seconds, warmup))
         except BaseException:
             sys.stderr.write(log.read_text()[-4000:])
             raise

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
@@ -361,7 +362,7 @@ async def run(messages: int | None, batch: int, synthetic: bool = False) -> Resu
 
 
 def measure(messages: int | None = None, batch: int = 10_000, synthetic: bool = False) -> Result:
-    return asyncio.run(run(messages, batch, synthetic))
+    return uvloop.run(run(messages, batch, synthetic))
 
 
 def main(

@@ -35,6 +35,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+import uvloop
 
 from infra import secrets, services
 from infra.paths import LOCAL
@@ -294,14 +295,14 @@ def main(
 ) -> None:
     """Send REQUESTS single enrolments, withdrawals and look-ups to enrollment; print requests/s, p50 and p99."""
     if count_statements:
-        asyncio.run(count(min(requests, 20)))
+        uvloop.run(count(min(requests, 20)))
         return
 
     async def against_service() -> list[Timings]:
         async with httpx.AsyncClient(base_url=services.url("enrollment"), timeout=60) as http:
             return await run(http, secrets.load()["BUREAU_API_KEY"], requests, in_flight)
 
-    for timings in asyncio.run(against_service()):
+    for timings in uvloop.run(against_service()):
         print(timings.line())
 
 

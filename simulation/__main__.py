@@ -14,6 +14,7 @@ import time
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -131,7 +132,7 @@ def main(
         f"{size.senior:,} senior enrolments (seed {seed})"
     )
     faults = Chaos(_start_ready, random.Random(seed)) if chaos else None
-    sent, ok, _ = asyncio.run(run_plan(size, seed, console, faults))
+    sent, ok, _ = uvloop.run(run_plan(size, seed, console, faults))
     if exit_after:
         services.stop_all()
     else:

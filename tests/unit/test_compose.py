@@ -1,6 +1,7 @@
 """docker-compose.yml cannot run here (no Docker engine), so check what can be checked."""
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 import yaml
@@ -89,3 +90,11 @@ def test_compose_runs_the_broker_with_the_jvm_options_make_infra_passes() -> Non
     assert env["KAFKA_HEAP_OPTS"] == kafka.BROKER_HEAP
     assert env["KAFKA_OPTS"].split() == [kafka.JIT]
     assert kafka._java("kafka.Kafka", heap=kafka.BROKER_HEAP)[1:3] == [kafka.BROKER_HEAP, kafka.JIT]
+
+
+def test_the_image_serves_with_the_event_loop_and_parser_make_infra_names() -> None:
+    from infra import services
+
+    command = (ROOT / "Dockerfile").read_text().split("CMD ", 1)[1]
+    assert " ".join(services.SERVER) in command
+    assert all(importlib.util.find_spec(module) for module in ("uvloop", "httptools"))
