@@ -288,3 +288,26 @@ def test_every_connection_needs_a_password_local_ones_included(database: str) ->
             env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
         )
         assert answer.returncode != 0 and "no password supplied" in answer.stderr, answer
+
+
+def test_every_dsn_infra_hands_out_connects_over_the_socket_with_its_password(database: str) -> None:
+    """The local deployment's DSNs (services, migrator, admin) go over the Unix socket, not loopback TCP
+    (infra/postgres._url says why), and still log in with their role's password."""
+    urls = {
+        "postgres": postgres.admin_url(database),
+        postgres.MIGRATOR: postgres.migrator_url(database),
+        **{role: postgres.service_url(role, database) for role in ROLES},
+    }
+
+    async def who(url: str) -> tuple[str, bool]:
+        conn = await asyncpg.connect(url)
+        try:
+            row = await conn.fetchrow("SELECT current_user AS name, inet_server_addr() IS NULL AS local")
+            assert row is not None
+            return row["name"], row["local"]
+        finally:
+            await conn.close()
+
+    for user, url in urls.items():
+        assert asyncio.run(who(url)) == (user, True), user
+        assert "@/" in url and f"host={postgres.SOCKETS}" in url  # no host name: the socket's directory
