@@ -225,13 +225,13 @@ def latency(rows: list[Row]) -> None:
 
 
 def broker(rows: list[Row]) -> None:
-    heap, detail = f"{kafka.BROKER_HEAP} {kafka.JIT} (infra/kafka.py)", ""
+    options, detail = f"{kafka.BROKER_HEAP} {kafka.JIT} (infra/kafka.py)", ""
     pid = kafka._pid()
     if pid is not None:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        heap = " ".join(a.decode() for a in argv if a.startswith((b"-Xmx", b"-XX:"))) + " (running broker)"
+        options = " ".join(a.decode() for a in argv if a.startswith((b"-Xmx", b"-XX:"))) + " (running broker)"
         detail = f", RSS {memory(pid)['VmRSS']:.0f} MiB"
-    rows.append(Row("Kafka broker heap and compiler", heap + detail, "stated"))
+    rows.append(Row("Kafka broker heap and compiler", options + detail, "stated"))
 
 
 def table(rows: list[Row]) -> Table:
