@@ -68,12 +68,11 @@ CREATE TABLE {schema}.outbox (
     key          bytea,
     value        bytea       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz,
     attempts     integer     NOT NULL DEFAULT 0,
     last_error   text,
     parked_at    timestamptz
 );
-CREATE INDEX ON {schema}.outbox (id) WHERE published_at IS NULL AND parked_at IS NULL;
+CREATE INDEX ON {schema}.outbox (id) WHERE parked_at IS NULL;
 """  # the same keys and indexes as the runtime's inbox and outbox (plan_runtime/migrations)
 
 

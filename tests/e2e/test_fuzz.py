@@ -687,7 +687,8 @@ class Afterwards:
                 "SELECT count(*) FROM ledger WHERE subsidy_id = $1 AND entry = 'approve'", rows[0]["id"]
             )
             announced = await funding.fetchval(
-                "SELECT count(*) FROM outbox WHERE topic = 'subsidy-approved'"
+                "SELECT count(*) FROM (SELECT topic, value FROM outbox UNION ALL SELECT topic, value FROM"
+                " outbox_published) AS sent WHERE topic = 'subsidy-approved'"
                 " AND convert_from(value, 'UTF8')::jsonb ->> 'enrollment_id' = $1",
                 str(enrolled.enrollment_id),
             )
@@ -696,7 +697,8 @@ class Afterwards:
         for who in (self.senior.trainee_id, self.direct.trainee_id):
             notices = await card.fetchval("SELECT count(*) FROM notices WHERE person_id = $1", who)
             announced = await card.fetchval(
-                "SELECT count(*) FROM outbox WHERE topic = 'green-card-eligible'"
+                "SELECT count(*) FROM (SELECT topic, value FROM outbox UNION ALL SELECT topic, value FROM"
+                " outbox_published) AS sent WHERE topic = 'green-card-eligible'"
                 " AND convert_from(value, 'UTF8')::jsonb ->> 'person_id' = $1",
                 who,
             )
@@ -757,7 +759,7 @@ async def observe(
     for name, conn in conns.items():
         row = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE parked_at IS NULL) AS unpublished, count(*) FILTER"
-            " (WHERE parked_at IS NOT NULL) AS parked FROM outbox WHERE published_at IS NULL"
+            " (WHERE parked_at IS NOT NULL) AS parked FROM outbox"
         )
         assert row is not None
         unpublished[name], parked[name] = row["unpublished"], row["parked"]

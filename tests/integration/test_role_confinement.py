@@ -26,15 +26,23 @@ ROLES = tuple(postgres.SERVICES)  # enrollment, funding, talent_card, portal: ea
 # Tables a runtime role may add to and read, never change or erase (from the migrations and the stores' SQL),
 # with a column to try to rewrite. A dead letter's replay only stamps replayed_at.
 APPEND_ONLY = {
-    "enrollment": {"audit_log": "actor", "trainees": "name", "dead_letters": "error", "read_audit": "actor"},
-    "funding": {"ledger": "amount_yuan", "dead_letters": "error", "read_audit": "actor"},
+    "enrollment": {
+        "audit_log": "actor",
+        "trainees": "name",
+        "dead_letters": "error",
+        "read_audit": "actor",
+        "outbox_published": "value",
+    },
+    "funding": {"ledger": "amount_yuan", "dead_letters": "error", "read_audit": "actor", "outbox_published": "value"},
     "talent_card": {
         "determinations": "eligible",
         "talents": "display_name",
         "dead_letters": "error",
         "read_audit": "actor",
+        "outbox_published": "value",
     },
-    "portal": {"dead_letters": "error", "read_audit": "actor"},  # its sessions and uploads are deleted, not rewritten
+    # the portal's sessions and uploads are deleted, not rewritten
+    "portal": {"dead_letters": "error", "read_audit": "actor", "outbox_published": "value"},
 }
 DENIED = asyncpg.InsufficientPrivilegeError
 
@@ -123,10 +131,11 @@ async def test_a_runtime_role_cannot_rewrite_or_erase_its_append_only_tables(
         await refused(conn, f"DELETE FROM {role}.{table}")
         await refused(conn, f"TRUNCATE {role}.{table}")
         assert await conn.fetchval(f"SELECT count(*) FROM {role}.{table}") >= 0  # reading is allowed
-    # the outbox is an audit trail too: an event is never rewritten or deleted, only marked
+    # an event waiting in the outbox is never rewritten (the relay moves it out whole, to outbox_published, an
+    # append-only history checked above)
     await refused(conn, f"UPDATE {role}.outbox SET value = 'x'::bytea")
     await refused(conn, f"UPDATE {role}.outbox SET topic = 'x'")
-    await refused(conn, f"DELETE FROM {role}.outbox")
+    await refused(conn, f"UPDATE {role}.outbox SET event_id = gen_random_uuid()")
     await refused(conn, f"TRUNCATE {role}.outbox")
 
 
@@ -137,12 +146,14 @@ async def test_a_runtime_role_can_do_what_the_runtime_needs(
     await allowed(
         connections[role],
         f"SET LOCAL search_path = {role}",
-        # emit, the relay's claim and marks, an operator's release of a parked row
+        # emit, the relay's claim that moves rows to the archive, parking, an operator's release of a parked row
         "INSERT INTO outbox (event_id, topic, key, value) VALUES (gen_random_uuid(), 'trainee-enrolled', NULL, 'v')",
-        "SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED",
         "UPDATE outbox SET attempts = attempts + 1, last_error = 'x', parked_at = now()",
         "UPDATE outbox SET parked_at = NULL, attempts = 0",
-        "UPDATE outbox SET published_at = now()",
+        """WITH moved AS (DELETE FROM outbox o USING (SELECT id FROM outbox WHERE parked_at IS NULL ORDER BY id
+               LIMIT 10 FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id RETURNING o.*)
+           INSERT INTO outbox_published SELECT id, event_id, topic, key, value, created_at, now() FROM moved""",
+        "SELECT count(*) FROM outbox_published",
         # the inbox marks, a dead letter and its replay
         "INSERT INTO inbox (consumer, event_id) VALUES ('c', gen_random_uuid()) ON CONFLICT DO NOTHING",
         """INSERT INTO dead_letters (consumer, topic, "partition", "offset", key, value, event_id, error)

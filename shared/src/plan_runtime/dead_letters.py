@@ -79,7 +79,7 @@ class ParkedRow:
 async def list_parked(conn: Connection, limit: int = 100, offset: int = 0) -> list[ParkedRow]:
     rows = await conn.fetch(
         """SELECT id, event_id, topic, octet_length(value) AS size, attempts, last_error, created_at, parked_at
-           FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT $1 OFFSET $2""",
+           FROM outbox WHERE parked_at IS NOT NULL ORDER BY id LIMIT $1 OFFSET $2""",
         limit,
         offset,
     )
@@ -89,8 +89,7 @@ async def list_parked(conn: Connection, limit: int = 100, offset: int = 0) -> li
 async def retry_parked(conn: Connection, row_id: int) -> bool:
     """Unpark a row: the relay tries it again (`max_attempts` more times). False if no such parked row."""
     done = await conn.execute(
-        "UPDATE outbox SET parked_at = NULL, attempts = 0 WHERE id = $1 AND parked_at IS NOT NULL"
-        " AND published_at IS NULL",
+        "UPDATE outbox SET parked_at = NULL, attempts = 0 WHERE id = $1 AND parked_at IS NOT NULL",
         row_id,
     )
     return bool(done.endswith(" 1"))

@@ -1,12 +1,13 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
 The relay claims unpublished rows with `FOR UPDATE SKIP LOCKED` (the row lock is the lease:
-a relay that dies releases it), publishes them with an idempotent producer (acks=all), and
-marks them published only after the broker acknowledged every one. No "last id" watermark:
-ids are handed out before commit, so a late-committing row with a lower id is still found.
+a relay that dies releases it) and, in the same statement, moves them to `outbox_published` (the archive of sent
+events); it publishes them with an idempotent producer (acks=all) and commits only after the broker acknowledged
+every one, so until then nothing has moved. No "last id" watermark: ids are handed out before commit, so a
+late-committing row with a lower id is still found.
 
 A relay's claim starts at a floor rather than at the outbox's first row, only to skip the index entries of rows
-it has published itself (until VACUUM removes them, every claim from the start walked them all: a few ms per
+it has moved out itself (until VACUUM removes them, every claim from the start walked them all: a few ms per
 claim in a busy outbox). The floor is a hint, never a watermark: every commit that appends events announces the
 lowest id it appended (the NOTIFY's payload), which lowers the floor; and at least once per poll interval, and
 after any wake without an announcement, the claim starts from the first row again. A row is therefore found by
@@ -221,6 +222,25 @@ class KafkaPublisher:
         return futures
 
 
+_MOVED = """INSERT INTO outbox_published (id, event_id, topic, key, value, created_at, published_at)
+               SELECT id, event_id, topic, key, value, created_at, now() FROM moved"""
+_CLAIM = f"""WITH moved AS (
+                 DELETE FROM outbox o USING (
+                     SELECT id FROM outbox WHERE parked_at IS NULL AND id >= $2 ORDER BY id LIMIT $1
+                     FOR UPDATE SKIP LOCKED) claimed
+                 WHERE o.id = claimed.id RETURNING o.*),
+             archived AS ({_MOVED})
+             SELECT id, topic, key, value, attempts FROM moved ORDER BY id"""
+"""The relay's claim: up to $1 rows from id $2 on, locked (another relay skips them), moved to the archive and
+returned in id order. Until its transaction commits, after the broker's acknowledgement, nothing has moved."""
+_ARCHIVE = f"""WITH moved AS (DELETE FROM outbox o USING unnest($1::bigint[]) AS p(id) WHERE o.id = p.id RETURNING o.*)
+               {_MOVED}"""
+
+
+class _Refused(Exception):
+    """The broker refused a batch for good: its claim is rolled back and its rows go one by one."""
+
+
 class Relay:
     def __init__(
         self,
@@ -263,65 +283,74 @@ class Relay:
     async def relay_once(self) -> int:
         """Publish one batch of committed, unpublished rows; returns how many rows it settled.
 
-        If the broker refuses the batch for good (not a transient fault), the rows are published one by
-        one: each that still fails gets an attempt and its error, and is parked at `max_attempts`. Rows of
-        the batch that had already reached the broker may go out twice then; consumers absorb that."""
+        One statement claims the batch and moves it to `outbox_published`; the transaction commits only after the
+        broker acknowledged every message, so a relay that dies or fails in between leaves the rows where they
+        were (the row locks are the lease). If the broker refuses the batch for good (not a transient fault), the
+        move is rolled back and the rows are published one by one: each that still fails gets an attempt and its
+        error, and is parked at `max_attempts`. Rows of the batch that had already reached the broker may go out
+        twice then; consumers absorb that."""
         start = self._claim_from()
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    rows = await conn.fetch(_CLAIM, self.batch_size, start)
+                    if not rows:
+                        return 0
+                    fault_point("relay.after_claim")
+                    try:
+                        await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
+                    except Exception as error:
+                        if is_transient(error):
+                            raise
+                        raise _Refused from error  # leaves the transaction: the move is undone
+                    fault_point("relay.after_publish")
+            except _Refused:
+                return await self._one_by_one(conn, start)
+        # committed: the next claim starts after this batch; a row skipped because another relay held it is that
+        # relay's, or found from the start
+        self._floor = rows[-1]["id"] + 1
+        return len(rows)
+
+    async def _one_by_one(self, conn: Connection, start: int) -> int:
+        """The batch again, a message at a time: the published rows move to the archive, the refused ones get an
+        attempt (parked at `max_attempts`); the next claim starts at this batch's first row."""
+        async with conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, attempts FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
-                " AND id >= $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, topic, key, value, attempts FROM outbox WHERE parked_at IS NULL AND id >= $2"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
                 start,
             )
-            if not rows:
-                return 0
-            fault_point("relay.after_claim")
-            try:
-                await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
-                published = [r["id"] for r in rows]
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                published = await self._one_by_one(conn, rows)
-            fault_point("relay.after_publish")
-            await conn.execute(
-                "UPDATE outbox o SET published_at = now() FROM unnest($1::bigint[]) AS p(id) WHERE o.id = p.id",
-                published,
-            )
-        # committed: the next claim starts after this batch, or at its first row if one was refused (its next
-        # attempt); a row skipped because another relay held it is that relay's, or found from the start
-        self._floor = rows[-1]["id"] + 1 if len(published) == len(rows) else rows[0]["id"]
+            published: list[int] = []
+            for row in rows:
+                try:
+                    await self.publisher.publish([(row["topic"], row["key"], row["value"])])
+                    published.append(row["id"])
+                except Exception as error:
+                    if not refused_for_good(error):
+                        raise  # the producer or the broker, not this row: the whole pass is retried
+                    self._forget_topics = True  # the producer would keep asking the broker about a refused topic
+                    parked = row["attempts"] + 1 >= self.max_attempts
+                    reason = f"{type(error).__name__}: {error}"[:2_000]
+                    await conn.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+                        " parked_at = CASE WHEN $3 THEN now() END WHERE id = $1",
+                        row["id"],
+                        reason,
+                        parked,
+                    )
+                    log.error(
+                        "relay %s: row %d to %s refused (%s)%s",
+                        self.schema,
+                        row["id"],
+                        row["topic"],
+                        reason,
+                        "; parked" if parked else "",
+                    )
+            await conn.execute(_ARCHIVE, published)
+        if rows:
+            self._floor = rows[0]["id"]
         return len(rows)
-
-    async def _one_by_one(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
-        published: list[int] = []
-        for row in rows:
-            try:
-                await self.publisher.publish([(row["topic"], row["key"], row["value"])])
-                published.append(row["id"])
-            except Exception as error:
-                if not refused_for_good(error):
-                    raise  # the producer or the broker, not this row: the whole pass is retried
-                self._forget_topics = True  # the producer would keep asking the broker about a refused topic
-                parked = row["attempts"] + 1 >= self.max_attempts
-                reason = f"{type(error).__name__}: {error}"[:2_000]
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-                    " parked_at = CASE WHEN $3 THEN now() END WHERE id = $1",
-                    row["id"],
-                    reason,
-                    parked,
-                )
-                log.error(
-                    "relay %s: row %d to %s refused (%s)%s",
-                    self.schema,
-                    row["id"],
-                    row["topic"],
-                    reason,
-                    "; parked" if parked else "",
-                )
-        return published
 
     async def drain(self) -> int:
         """Relay until a pass finds less than a full batch. No empty pass is needed to end: a row committed after
@@ -336,7 +365,7 @@ class Relay:
         return total
 
     def stop(self) -> None:
-        """Finish the batch in hand (publish and mark it), then return from `run`."""
+        """Finish the batch in hand (publish it and move it to the archive), then return from `run`."""
         self._stopping = True
         self._wake.set()
 

@@ -48,7 +48,7 @@ class Runtime:
                               count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
                               extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL))
                                   AS oldest_seconds
-                       FROM outbox WHERE published_at IS NULL"""
+                       FROM outbox"""
                 )
             health.ok("database")
         except Exception as error:

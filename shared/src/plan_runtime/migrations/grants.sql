@@ -2,10 +2,13 @@
 -- `plan_runtime.migrations.apply_grants` after every migration run, from a clean slate (everything revoked,
 -- USAGE on the schema granted); `{role}` is the runtime role, `{schema}` the service's schema.
 
--- outbox: emit (INSERT), the relay's claim (SELECT ... FOR UPDATE), marking rows published or parked and an
--- operator's release of a parked row. The event itself (topic, key, value) is never rewritten, nor deleted.
-GRANT SELECT, INSERT ON outbox TO {role};
-GRANT UPDATE (published_at, attempts, last_error, parked_at) ON outbox TO {role};
+-- outbox: emit (INSERT), the relay's claim (SELECT ... FOR UPDATE), which moves each row it published into
+-- outbox_published (DELETE here, INSERT there), parking a row and an operator's release of a parked row. The event
+-- itself (topic, key, value) is never rewritten.
+GRANT SELECT, INSERT, DELETE ON outbox TO {role};
+GRANT UPDATE (attempts, last_error, parked_at) ON outbox TO {role};
+-- the published events are a history: added and read, never changed
+GRANT SELECT, INSERT ON outbox_published TO {role};
 -- inbox: the applied-once marks; the replay of a dead letter forgets its mark.
 GRANT SELECT, INSERT, DELETE ON inbox TO {role};
 -- dead letters are a history: added, read, and a replay only stamps replayed_at.
