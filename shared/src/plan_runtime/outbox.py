@@ -222,19 +222,29 @@ class KafkaPublisher:
         return futures
 
 
+_AS_A_QUEUE = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; SET LOCAL work_mem = '32MB'"
+"""A claim walks the outbox's pending index in id order and stops at its batch. The outbox is a queue: emptied by
+every pass, refilled by every commit, so its statistics (taken by autovacuum whenever) often say "empty" while
+tens of thousands of rows wait. Planned for an empty table, a claim read and sorted the whole backlog by bitmap;
+these settings, for the claim's transaction only, leave the index walk as the only plan, and keep a batch's rows
+in memory (at the default 4 MB they spilled to a temporary file). docs/performance.md, "Eighth round"."""
 _MOVED = """INSERT INTO outbox_published (id, event_id, topic, key, value, created_at, published_at)
                SELECT id, event_id, topic, key, value, created_at, now() FROM moved"""
 _CLAIM = f"""WITH moved AS (
-                 DELETE FROM outbox o USING (
-                     SELECT id FROM outbox WHERE parked_at IS NULL AND id >= $2 ORDER BY id LIMIT $1
-                     FOR UPDATE SKIP LOCKED) claimed
-                 WHERE o.id = claimed.id RETURNING o.*),
+                 DELETE FROM outbox WHERE id = ANY (ARRAY(
+                     SELECT id FROM outbox WHERE parked_at IS NULL AND id >= $2
+                         AND (SELECT pg_try_advisory_xact_lock(hashtext('outbox relay ' || current_schema())))
+                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))
+                 RETURNING id, event_id, topic, key, value, created_at, attempts),
              archived AS ({_MOVED})
              SELECT id, topic, key, value, attempts FROM moved ORDER BY id"""
-"""The relay's claim: up to $1 rows from id $2 on, locked (another relay skips them), moved to the archive and
-returned in id order. Until its transaction commits, after the broker's acknowledgement, nothing has moved."""
-_ARCHIVE = f"""WITH moved AS (DELETE FROM outbox o USING unnest($1::bigint[]) AS p(id) WHERE o.id = p.id RETURNING o.*)
-               {_MOVED}"""
+"""The relay's claim: up to $1 rows from id $2 on, locked, moved to the archive and returned in id order. Until its
+transaction commits, after the broker's acknowledgement, nothing has moved. One relay of a schema claims at a time
+(a lock held until its transaction ends; another relay's claim finds nothing and waits for the next wake): every
+relay hears every commit, and the others' claims used to walk the holder's locked batch row by row to find
+nothing (15-30 ms each). The ids are collected first and deleted by primary key: a join to the claim read the
+whole backlog for every batch."""
+_ARCHIVE = f"""WITH moved AS (DELETE FROM outbox WHERE id = ANY ($1::bigint[]) RETURNING *) {_MOVED}"""
 
 
 class _Refused(Exception):
@@ -293,6 +303,7 @@ class Relay:
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
+                    await conn.execute(_AS_A_QUEUE)
                     rows = await conn.fetch(_CLAIM, self.batch_size, start)
                     if not rows:
                         return 0
@@ -315,6 +326,7 @@ class Relay:
         """The batch again, a message at a time: the published rows move to the archive, the refused ones get an
         attempt (parked at `max_attempts`); the next claim starts at this batch's first row."""
         async with conn.transaction():
+            await conn.execute(_AS_A_QUEUE)
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, attempts FROM outbox WHERE parked_at IS NULL AND id >= $2"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",

@@ -32,6 +32,49 @@ def copies(records: list, event_id: uuid.UUID) -> int:  # type: ignore[type-arg]
     return sum(1 for r in records if json.loads(r.value)["event_id"] == str(event_id))
 
 
+class Recording:
+    """A publisher that keeps what it was handed; `gated` ones wait for `release` first (a broker slow to ack)."""
+
+    def __init__(self, gated: bool = False) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+        if not gated:
+            self.release.set()
+
+    async def publish(self, messages: list[tuple[str, bytes | None, bytes]]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        self.sent += messages
+
+
+async def test_one_relay_of_a_schema_claims_at_a_time_and_each_row_moves_to_the_archive_once(schema: Schema) -> None:
+    """Two relays on one outbox (two workers of a service): while one holds a batch at the broker, the other's
+    claim takes nothing, though rows wait beyond that batch; it gets them once the first committed. Every event
+    leaves once, in the order appended, and ends in outbox_published."""
+    await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS})
+    events = [enrolment() for _ in range(30)]
+    async with schema.pool.acquire() as conn, conn.transaction():
+        await emit(conn, events)
+    slow, other = Recording(gated=True), Recording()
+    first = Relay(schema.pool, schema.name, slow, Health(), batch_size=10)
+    second = Relay(schema.pool, schema.name, other, Health(), batch_size=10)
+    holding = asyncio.create_task(first.relay_once())
+    try:
+        await asyncio.wait_for(slow.entered.wait(), 5)
+        assert await second.relay_once() == 0
+        assert await schema.count("SELECT count(*) FROM outbox") == 30  # nothing has moved before the ack
+    finally:
+        slow.release.set()  # the first's transaction ends either way (the schema is dropped after the test)
+        claimed = await holding
+    assert claimed == 10
+    assert await second.drain() == 20
+    sent = [json.loads(value)["event_id"] for _, _, value in slow.sent + other.sent]
+    assert sent == [str(e.event_id) for e in events]
+    assert await schema.count("SELECT count(*) FROM outbox") == 0
+    archived = await schema.pool.fetch("SELECT event_id, published_at IS NOT NULL AS stamped FROM outbox_published")
+    assert sorted(str(r["event_id"]) for r in archived) == sorted(sent) and all(r["stamped"] for r in archived)
+
+
 async def test_an_event_committed_before_the_relay_was_killed_is_published_once_after_restart(
     infrastructure: Infrastructure, schema: Schema, probes: Probes
 ) -> None:
