@@ -146,7 +146,7 @@ def start_all() -> None:
 
 
 def stop(name: str) -> None:
-    """SIGTERM: the service finishes its batch and its relay marks what it published; SIGKILL after 10 s."""
+    """SIGTERM: the service finishes its batch and its relay commits what it published; SIGKILL after 10 s."""
     if not _end(name, signal.SIGTERM, patience=10):
         _end(name, signal.SIGKILL, patience=5)
     if os.path.exists(_pidfile(name)):
