@@ -31,6 +31,8 @@ CHUNK = 5_000
 UPLOADS = 3  # bulk uploads in flight at once (all institutions together): the service works while we read answers
 RACED_RETRIES = 20  # an enrolment request refused as raced by a concurrent one is sent again, at most this often
 SINGLES = 16  # single requests (walk-ins, withdrawals, look-ups) in flight at once
+SINGLE_WITHDRAWALS = 20  # one withdrawal in this many is its own request; the rest go in the institution's report
+REASON = "found a job before the end"
 OUTCOMES = (("employed", 60), ("own_business", 25), ("seeking", 15))
 
 Step = Callable[[str, int, int | None], None]  # (phase, advance, total) for a progress display
@@ -390,7 +392,8 @@ class Simulation:
     async def _finish(self, tier: str, enrolments: list[Enrolment]) -> list[Person]:
         """Some withdraw; the rest finish their course, most passing. Returns who passed.
 
-        The withdrawals (a request each) go out while the completions are uploaded (several uploads at once);
+        The withdrawals (a few a request each, the rest in bulk) go out while the completions are uploaded (several
+        uploads at once);
         the institution suspended mid-run has its withdrawals through before its suspension, and reports its
         completions while suspended, alongside the others'."""
         rng = self.rng
@@ -406,10 +409,33 @@ class Simulation:
                 "POST",
                 f"{self.at.enrollment}/enrollments/{enrolment.id}/withdrawal",
                 headers=self._key(enrolment.institution),
-                json={"reason": "found a job before the end"},
+                json={"reason": REASON},
             )
             self.sent.withdrawn[tier] += 1
             self.step(f"finish {tier}", 1, None)
+
+        async def withdraw_in_bulk(institution: str, part: list[Enrolment]) -> None:
+            async with self.uploads:
+                result = await self._call(
+                    "POST",
+                    f"{self.at.enrollment}/withdrawals",
+                    content="\n".join(json.dumps({"enrollment_id": e.id, "reason": REASON}) for e in part),
+                    headers={**self._key(institution), "Content-Type": "application/x-ndjson"},
+                )
+            for outcome in result["results"]:
+                if not outcome["accepted"]:
+                    raise RuntimeError(f"withdrawal refused: {outcome['error']}")
+            self.sent.withdrawn[tier] += len(part)
+            self.step(f"finish {tier}", len(part), None)
+
+        async def withdrawals(institution: str) -> None:
+            """A few leave one by one (a request each, several in flight), the rest in the institution's report."""
+            mine = [e for e in leaving if e.institution == institution]
+            singles = mine[: max(1, len(mine) // SINGLE_WITHDRAWALS)]
+            await asyncio.gather(
+                in_parallel([withdraw(e) for e in singles], gate=self.singles),
+                *(withdraw_in_bulk(institution, part) for part in chunks(mine[len(singles) :], CHUNK)),
+            )
 
         by_institution: dict[str, list[tuple[Enrolment, dict[str, object]]]] = {}
         for enrolment in staying:
@@ -444,14 +470,13 @@ class Simulation:
 
         async def suspend_then_report(institution: str) -> None:
             """Its withdrawals through, the institution is suspended, reports its completions, is reinstated."""
-            withdrawing = [e for e in leaving if e.institution == institution]
-            await in_parallel([withdraw(e) for e in withdrawing], gate=self.singles)
-            await self._suspend(institution, len(withdrawing))
+            await withdrawals(institution)
+            await self._suspend(institution, sum(e.institution == institution for e in leaving))
             await asyncio.gather(*(report(institution, part) for part in chunks(by_institution[institution], CHUNK)))
             await self._while_suspended_then_reinstate()
 
         await asyncio.gather(
-            in_parallel([withdraw(e) for e in leaving if e.institution != suspended], gate=self.singles),
+            *(withdrawals(institution) for institution in sorted({e.institution for e in leaving} - {suspended})),
             *(
                 report(institution, part)
                 for institution in by_institution

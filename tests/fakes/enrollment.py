@@ -36,6 +36,7 @@ from enrollment.ports import (
     ProgressRow,
     Store,
     StoredAnswer,
+    Withdrawal,
 )
 from plan_events import Event, Outcome, Tier
 from plan_runtime.errors import Conflict
@@ -257,10 +258,10 @@ class FakeStore:
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None:
         self._change(enrollment_id, outcome=outcome)
 
-    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
-        self._change(enrollment_id, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=reason)
-        if audit is not None:
-            await self.audit(audit)
+    async def withdraw(self, withdrawals: Sequence[Withdrawal], notes: Sequence[AuditNote]) -> None:
+        for w in withdrawals:
+            self._change(w.enrollment_id, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=w.reason)
+        await self.audit(*notes)
 
     def _change(self, enrollment_id: UUID, **changes: Any) -> None:
         found = self.state.enrollments.get(enrollment_id)

@@ -306,6 +306,58 @@ async def test_bulk_completions_write_the_good_rows_and_refuse_each_bad_one_with
     assert [len(events_for(records, e)) for e in (*ours, theirs)] == [1, 0, 1, 0]
 
 
+async def test_bulk_withdrawals_write_the_good_rows_and_refuse_each_bad_one_with_its_reason(
+    infrastructure: Infrastructure, enrollment: Enrollment
+) -> None:
+    async with TopicWatcher(infrastructure.kafka, EnrollmentWithdrawn.topic) as topic, enrollment() as api:
+        village, cloud = await institution(api, "Leaving Room"), await institution(api, "Staying Studio")
+        ours = [(await api.post("/enrollments", json=trainee(), headers=village)).json()["id"] for _ in range(4)]
+        theirs = (await api.post("/enrollments", json=trainee(), headers=cloud)).json()["id"]
+        done = {"completed_on": "2020-08-25", "passed": True}
+        assert (await api.post(f"/enrollments/{ours[3]}/completion", json=done, headers=village)).status_code == 200
+        csv_body = "\n".join(
+            [
+                "enrollment_id,reason",
+                f"{ours[0]},moved away",
+                f"{theirs},not ours",
+                f"{ours[1]},no",  # too short a reason
+                f"{ours[0]},twice in one upload",
+                f"{ours[3]},already completed",
+                f'{ours[2]},"found a job, in Shenyang"',
+                "not-a-uuid,a reason",
+            ]
+        )
+        answer = await api.post("/withdrawals", content=csv_body, headers={**village, "Content-Type": "text/csv"})
+        records = await topic.collect(lambda rs: bool(events_for(rs, ours[2])))
+        records += await topic.collect(lambda rs: False, timeout=2)
+        again = await api.post("/withdrawals", content=csv_body, headers={**village, "Content-Type": "text/csv"})
+        statuses = [(await api.get(f"/enrollments/{e}", headers=village)).json() for e in ours]
+    result = answer.json()
+    assert answer.status_code == 200 and (result["rows"], result["accepted"], result["rejected"]) == (7, 2, 5)
+    assert {r["row"]: r["error"]["code"] for r in result["results"] if not r["accepted"]} == {
+        2: "enrollment_not_found",
+        3: "invalid_field",
+        4: "enrollment_not_open",
+        5: "enrollment_not_open",
+        7: "invalid_field",
+    }
+    assert [r["error"]["field"] for r in result["results"] if not r["accepted"]] == [
+        "enrollment_id",
+        "reason",
+        "enrollment_id",
+        "enrollment_id",
+        "enrollment_id",
+    ]
+    assert [(s["status"], s["withdrawn_reason"]) for s in statuses] == [
+        ("withdrawn", "moved away"),
+        ("open", None),
+        ("withdrawn", "found a job, in Shenyang"),
+        ("completed", None),
+    ]
+    assert [len(events_for(records, e)) for e in (*ours, theirs)] == [1, 0, 1, 0, 0]
+    assert again.json()["accepted"] == 0  # sent again (no Idempotency-Key): every row is refused, nothing twice
+
+
 async def test_every_read_of_a_persons_record_is_audited_and_the_bureau_can_query_it(enrollment: Enrollment) -> None:
     async with enrollment() as api:
         village = await institution(api, "Reading Room")

@@ -19,7 +19,7 @@ from enrollment.domain import (
     InstitutionStatus,
     Raced,
 )
-from enrollment.ports import AuditNote, Completion, NewEnrollment, NewTrainee, Store
+from enrollment.ports import AuditNote, Completion, NewEnrollment, NewTrainee, Store, Withdrawal
 from plan_events import Event, Mode, Outcome, TargetGroup, Tier, TraineeEnrolled
 from plan_runtime.errors import Conflict
 from tests.support.people import id_number
@@ -172,7 +172,7 @@ async def test_listing_filters_by_status_and_tier_and_pages_in_order(store: Stor
     first = await enrolled(store, village)
     second = await enrolled(store, village, Tier.PROFESSIONAL)
     await enrolled(store, cloud)
-    await store.withdraw(second.id, "moved away")
+    await store.withdraw([Withdrawal(second.id, "moved away")], [])
     everything = [e.id for e in await store.enrollments(village.id, None, None, 10, 0)]
     assert sorted(everything) == sorted([first.id, second.id])  # by creation, then id (one unit: one `now()`)
     pages = [e.id for offset in (0, 1, 2) for e in await store.enrollments(village.id, None, None, 1, offset)]
@@ -197,7 +197,7 @@ async def test_a_person_has_one_open_enrolment_per_tier_and_a_race_writes_nothin
     assert [e.id for e in await store.enrollments(cloud.id, None, None, 10, 0)] == [other.id]
     assert (await store.histories([newcomer.trainee_id]))[newcomer.trainee_id] == History()
     assert published(store) == []
-    await store.withdraw((await store.enrollments(village.id, None, None, 1, 0))[0].id, "gone")
+    await store.withdraw([Withdrawal((await store.enrollments(village.id, None, None, 1, 0))[0].id, "gone")], [])
     await store.add_enrollments([lost])  # once the first is withdrawn, the person may enrol again
 
 
@@ -221,14 +221,14 @@ async def test_a_savepoint_undoes_what_was_written_and_published_inside_it_only(
     kept = await enrolled(store, village)
     with pytest.raises(RuntimeError):
         async with store.savepoint():
-            await store.withdraw(kept.id, "a mistake")
+            await store.withdraw([Withdrawal(kept.id, "a mistake")], [])
             store.publish(announced(kept))
             raise RuntimeError("refused")
     assert published(store) == []
     found = await store.enrollment(kept.id, village.id)
     assert found is not None and found.status == EnrollmentStatus.OPEN
     async with store.savepoint():
-        await store.withdraw(kept.id, "for real")
+        await store.withdraw([Withdrawal(kept.id, "for real")], [])
         store.publish(announced(kept))
     assert len(published(store)) == 1
     found = await store.enrollment(kept.id, village.id)
@@ -244,7 +244,7 @@ async def test_histories_know_open_and_passed_tiers_only(store: Store) -> None:
             Completion(failed.id, date(2020, 9, 1), False, None),
         ]
     )
-    await store.withdraw(gone.id, "moved away")
+    await store.withdraw([Withdrawal(gone.id, "moved away")], [])
     people = [e.trainee_id for e in (passed, failed, gone, still)] + ["tr-nobody"]
     found = await store.histories(people)
     assert found[passed.trainee_id] == History(passed={Tier.BASIC})
@@ -258,7 +258,7 @@ async def test_completion_outcome_and_withdrawal_are_kept(store: Store) -> None:
     done, gone = await enrolled(store, village), await enrolled(store, village)
     await store.complete([Completion(done.id, date(2020, 9, 1), True, None)])
     await store.set_outcome(done.id, Outcome.OWN_BUSINESS)
-    await store.withdraw(gone.id, "found a job")
+    await store.withdraw([Withdrawal(gone.id, "found a job")], [])
     finished = await store.enrollment(done.id, village.id)
     assert finished is not None
     assert (finished.status, finished.completed_on, finished.passed, finished.outcome) == (
@@ -351,7 +351,7 @@ async def test_progress_counts_by_tier_and_each_dimension(store: Store) -> None:
             Completion(failed.id, date(2021, 1, 5), False, None),
         ]
     )
-    await store.withdraw(gone.id, "moved away")
+    await store.withdraw([Withdrawal(gone.id, "moved away")], [])
     rows = await store.progress()
     assert [r.tier for r in rows] == sorted((r.tier for r in rows), key=list(Tier).index)
     [basic] = [r for r in rows if r.tier == Tier.BASIC and r.grouping == 15]
@@ -394,19 +394,35 @@ async def test_a_cohort_larger_than_a_few_rows_is_written_whole_or_raced_whole(s
                 await store.add_enrollments(raced)
         assert await store.enrollments(cloud.id, None, None, 10, 0) == []
         for enrolment in cohort:
-            await store.withdraw(enrolment.id, "next size")
+            await store.withdraw([Withdrawal(enrolment.id, "next size")], [])
 
 
 async def test_a_withdrawal_with_its_audit_note_writes_both(store: Store) -> None:
     village = await an_institution(store)
     gone, kept = await enrolled(store, village), await enrolled(store, village)
     note = AuditNote(f"institution:{village.id}", "withdraw", str(gone.id), "found a job")
-    await store.withdraw(gone.id, "found a job", note)
+    await store.withdraw([Withdrawal(gone.id, "found a job")], [note])
     found = await store.enrollment(gone.id, village.id)
     assert found is not None and (found.status, found.withdrawn_reason) == (EnrollmentStatus.WITHDRAWN, "found a job")
     assert (await store.enrollment(kept.id, village.id)).status == EnrollmentStatus.OPEN  # type: ignore[union-attr]
     [entry] = await store.audit_entries("withdraw", 10, 0)
     assert (entry.actor, entry.subject, entry.reason) == (note.actor, str(gone.id), "found a job")
+
+
+async def test_many_withdrawals_each_with_its_reason_and_their_notes_are_written_together(store: Store) -> None:
+    village = await an_institution(store)
+    cohort = [await enrolled(store, village) for _ in range(5)]
+    leaving = [Withdrawal(e.id, f"reason {n} \u00e9\u4e2d") for n, e in enumerate(cohort[:4])]
+    notes = [AuditNote(f"institution:{village.id}", "withdraw", str(w.enrollment_id), w.reason) for w in leaving]
+    await store.withdraw(leaving, notes)
+    await store.withdraw([], [])  # nothing to write: nothing written
+    found = {e.id: await store.enrollment(e.id, village.id) for e in cohort}
+    assert [(f.status, f.withdrawn_reason) for f in found.values() if f is not None] == [
+        *((EnrollmentStatus.WITHDRAWN, w.reason) for w in leaving),
+        (EnrollmentStatus.OPEN, None),
+    ]
+    entries = await store.audit_entries("withdraw", 10, 0)
+    assert sorted((e.subject, e.reason) for e in entries) == sorted((n.subject, n.reason) for n in notes)
 
 
 @pytest.mark.parametrize("size", [0, 1, 3, 64, 65])

@@ -11,7 +11,7 @@ from enrollment.cohort import RowError
 from enrollment.domain import EnrollmentStatus, History, Institution, InstitutionMode, InstitutionStatus, Raced
 from enrollment.policy import load_policy
 from enrollment.ports import NewEnrollment
-from enrollment.requests import CompletionItem, EnrolRequest
+from enrollment.requests import CompletionItem, EnrolRequest, WithdrawalItem
 from plan_events import (
     EnrollmentWithdrawn,
     InstitutionReinstated,
@@ -257,17 +257,75 @@ async def test_a_withdrawal_is_audited_and_published_once(store: FakeStore) -> N
     assert enrolment is not None
     store.published.clear()
     actor = f"institution:{village.id}"
-    gone = await handlers.withdraw(store, village.id, enrolment, "moved away", actor)
-    assert (gone.status, gone.withdrawn_reason) == (EnrollmentStatus.WITHDRAWN, "moved away")
-    assert gone == await store.enrollment(enrolment, village.id)
+    gone = handlers.only(await handlers.withdraw(store, village.id, [leaving(enrolment, "moved away")], actor))
+    assert (gone.accepted, gone.enrollment_id) == (True, enrolment)
+    found = await store.enrollment(enrolment, village.id)
+    assert found is not None and (found.status, found.withdrawn_reason) == (EnrollmentStatus.WITHDRAWN, "moved away")
+    assert gone.trainee_id == found.trainee_id
     [event] = store.published
     assert isinstance(event, EnrollmentWithdrawn) and (event.reason, event.tier) == ("moved away", Tier.BASIC)
     assert [(e.actor, e.action, e.subject) for e in store.state.audit_log][-1] == (actor, "withdraw", str(enrolment))
     with pytest.raises(Conflict) as twice:
-        await handlers.withdraw(store, village.id, enrolment, "again", actor)
+        handlers.only(await handlers.withdraw(store, village.id, [leaving(enrolment, "again")], actor))
     assert (twice.value.code, twice.value.field) == ("enrollment_not_open", "enrollment_id")
     with pytest.raises(NotFound):
-        await handlers.withdraw(store, village.id, uuid.uuid4(), "no such", actor)
+        handlers.only(await handlers.withdraw(store, village.id, [leaving(uuid.uuid4(), "no such")], actor))
+    assert len(store.published) == 1
+
+
+def leaving(enrollment_id: uuid.UUID, reason: str = "found a job") -> WithdrawalItem:
+    return WithdrawalItem(enrollment_id=enrollment_id, reason=reason)
+
+
+async def test_withdrawals_write_the_good_rows_and_refuse_each_bad_one(store: FakeStore) -> None:
+    village, cloud = await accredited(store), await accredited(store, "Cloud Studio")
+    ours = [(await enrol_one(store, village)).enrollment_id or uuid.uuid4() for _ in range(4)]
+    theirs = (await enrol_one(store, cloud)).enrollment_id or uuid.uuid4()
+    done = ours[3]
+    await handlers.complete(
+        store, village.id, [CompletionItem(enrollment_id=done, completed_on=date(2020, 9, 1), passed=True)], POLICY
+    )
+    store.published.clear()
+    audited = len(store.state.audit_log)
+    rows: list[WithdrawalItem | RowError] = [
+        leaving(ours[0], "moved away"),
+        leaving(theirs),  # another institution's
+        RowError(3, "invalid_field", "reason", "reason: too short"),
+        leaving(ours[0], "again"),  # twice in one upload
+        leaving(done),  # already completed
+        leaving(ours[1], "found a job"),
+        leaving(uuid.uuid4()),  # no such enrolment
+    ]
+    actor = f"institution:{village.id}"
+    results = await handlers.withdraw(store, village.id, rows, actor)
+    assert codes(results) == [
+        None,
+        "enrollment_not_found",
+        "invalid_field",
+        "enrollment_not_open",
+        "enrollment_not_open",
+        None,
+        "enrollment_not_found",
+    ]
+    assert [r.row for r in results] == [1, 2, 3, 4, 5, 6, 7]
+    assert [(type(e), e.enrollment_id, e.reason) for e in store.published] == [  # type: ignore[attr-defined]
+        (EnrollmentWithdrawn, ours[0], "moved away"),
+        (EnrollmentWithdrawn, ours[1], "found a job"),
+    ]
+    statuses = [await store.enrollment(e, village.id) for e in ours]
+    assert [(s.status, s.withdrawn_reason) for s in statuses if s is not None] == [
+        (EnrollmentStatus.WITHDRAWN, "moved away"),
+        (EnrollmentStatus.WITHDRAWN, "found a job"),
+        (EnrollmentStatus.OPEN, None),
+        (EnrollmentStatus.COMPLETED, None),
+    ]
+    other = await store.enrollment(theirs, cloud.id)
+    assert other is not None and other.status == EnrollmentStatus.OPEN
+    notes = [(e.actor, e.action, e.subject, e.reason) for e in store.state.audit_log[audited:]]
+    assert notes == [
+        (actor, "withdraw", str(ours[0]), "moved away"),
+        (actor, "withdraw", str(ours[1]), "found a job"),
+    ]
 
 
 # --- reads, each audited -----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from enrollment.requests import (
     InstitutionRequest,
     OutcomeRequest,
     StatusChange,
+    WithdrawalItem,
     WithdrawalRequest,
 )
 from enrollment.store import PostgresStore
@@ -117,8 +118,13 @@ async def completion_rows(request: Request, who: Caller) -> list[CompletionItem 
     return await bulk_rows(request, CompletionItem)
 
 
+async def withdrawal_rows(request: Request, who: Caller) -> list[WithdrawalItem | cohort.RowError]:
+    return await bulk_rows(request, WithdrawalItem)
+
+
 CohortRows = Annotated[list[EnrolRequest | cohort.RowError], Depends(cohort_rows)]
 CompletionRows = Annotated[list[CompletionItem | cohort.RowError], Depends(completion_rows)]
+WithdrawalRows = Annotated[list[WithdrawalItem | cohort.RowError], Depends(withdrawal_rows)]
 
 
 async def summarised(pending: Awaitable[list[handlers.RowResult]]) -> dict[str, Any]:
@@ -299,6 +305,25 @@ def institution_router() -> APIRouter:
         store: UnitOfWork,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        item = WithdrawalItem(enrollment_id=enrollment_id, reason=body.reason)
+
+        async def action(store: Store) -> Any:
+            handlers.only(await handlers.withdraw(store, who.id, [item], f"institution:{who.id}"))
+            found = await store.enrollment(enrollment_id, who.id)
+            assert found is not None
+            return enrollment_body(found)
+
+        return await idempotent(request, store, str(who.id), idempotency_key, 200, action)
+
+    @router.post(
+        "/withdrawals",
+        summary="Withdraw open enrolments in bulk: CSV or JSON lines, a row per enrolment with its reason",
+        response_model=UploadSummary,
+        openapi_extra=BULK_BODY,
+    )
+    async def withdrawals(
+        request: Request, who: Caller, rows: WithdrawalRows, store: UnitOfWork, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
         actor = f"institution:{who.id}"
         return await idempotent(
             request,
@@ -306,7 +331,7 @@ def institution_router() -> APIRouter:
             str(who.id),
             idempotency_key,
             200,
-            lambda store: viewed(handlers.withdraw(store, who.id, enrollment_id, body.reason, actor)),
+            lambda store: summarised(handlers.withdraw(store, who.id, rows, actor)),
         )
 
     return router

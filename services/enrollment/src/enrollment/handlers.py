@@ -32,8 +32,8 @@ from enrollment.domain import (
     institution_not_found,
 )
 from enrollment.policy import Policy
-from enrollment.ports import AuditNote, Completion, LegacyIdentity, NewEnrollment, NewTrainee, Store
-from enrollment.requests import CompletionItem, EnrolRequest
+from enrollment.ports import AuditNote, Completion, LegacyIdentity, NewEnrollment, NewTrainee, Store, Withdrawal
+from enrollment.requests import CompletionItem, EnrolRequest, WithdrawalItem
 from plan_events import (
     EnrollmentWithdrawn,
     InstitutionReinstated,
@@ -258,25 +258,47 @@ async def report_outcome(store: Store, institution_id: UUID, enrollment_id: UUID
     return replace(found, outcome=outcome)
 
 
-async def withdraw(store: Store, institution_id: UUID, enrollment_id: UUID, reason: str, actor: str) -> Enrollment:
-    found = await _own(store, institution_id, enrollment_id)
-    refusal = decide_withdrawal(found.status)
-    if refusal is not None:
-        raise refusal
-    await store.withdraw(enrollment_id, reason, AuditNote(actor, "withdraw", str(enrollment_id), reason))
-    store.publish(
-        EnrollmentWithdrawn.create(
-            source=SOURCE,
-            subject=found.trainee_id,
-            occurred_at=datetime.now(UTC),
-            enrollment_id=enrollment_id,
-            trainee_id=found.trainee_id,
-            institution_id=institution_id,
-            tier=found.tier,
-            reason=reason,
+async def withdraw(
+    store: Store, institution_id: UUID, items: Sequence[WithdrawalItem | RowError], actor: str
+) -> list[RowResult]:
+    """Withdraw open enrolments (one is a batch of one): each row decided, the good ones written, audited and
+    announced together."""
+    wanted = [i.enrollment_id for i in items if isinstance(i, WithdrawalItem)]
+    found = await store.enrollments_by_id(wanted, institution_id, lock=True)
+    now = datetime.now(UTC)
+    results: list[RowResult] = []
+    withdrawals: list[Withdrawal] = []
+    notes: list[AuditNote] = []
+    for number, item in enumerate(items, start=1):
+        if isinstance(item, RowError):
+            results.append(RowResult(item.row, False, error=item.refusal()))
+            continue
+        enrolment = found.get(item.enrollment_id)
+        if enrolment is None:
+            results.append(RowResult(number, False, item.enrollment_id, error=enrollment_not_found(item.enrollment_id)))
+            continue
+        refusal = decide_withdrawal(enrolment.status)
+        if refusal is not None:
+            results.append(RowResult(number, False, item.enrollment_id, error=refusal))
+            continue
+        found[item.enrollment_id] = replace(enrolment, status=EnrollmentStatus.WITHDRAWN)  # a second row: refused
+        withdrawals.append(Withdrawal(item.enrollment_id, item.reason))
+        notes.append(AuditNote(actor, "withdraw", str(item.enrollment_id), item.reason))
+        store.publish(
+            EnrollmentWithdrawn.create(
+                source=SOURCE,
+                subject=enrolment.trainee_id,
+                occurred_at=now,
+                enrollment_id=item.enrollment_id,
+                trainee_id=enrolment.trainee_id,
+                institution_id=institution_id,
+                tier=enrolment.tier,
+                reason=item.reason,
+            )
         )
-    )
-    return replace(found, status=EnrollmentStatus.WITHDRAWN, withdrawn_reason=reason)
+        results.append(RowResult(number, True, item.enrollment_id, enrolment.trainee_id))
+    await store.withdraw(withdrawals, notes)
+    return results
 
 
 async def _own(store: Store, institution_id: UUID, enrollment_id: UUID) -> Enrollment:

@@ -64,6 +64,12 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Withdrawal:
+    enrollment_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
 class AuditNote:
     """One line for the audit log."""
 
@@ -203,8 +209,8 @@ class Store(Protocol):
     ) -> dict[UUID, Enrollment]: ...
     async def complete(self, completions: Sequence[Completion]) -> None: ...
     async def set_outcome(self, enrollment_id: UUID, outcome: Outcome) -> None: ...
-    async def withdraw(self, enrollment_id: UUID, reason: str, audit: AuditNote | None = None) -> None:
-        """With `audit`: the note written with the withdrawal, as `audit(note)` would (one round trip for both)."""
+    async def withdraw(self, withdrawals: Sequence[Withdrawal], notes: Sequence[AuditNote]) -> None:
+        """The withdrawals and their audit notes together, as `audit(*notes)` would (one round trip for all)."""
         ...
 
     # idempotency

@@ -1,4 +1,4 @@
-"""What institutions send: one enrolment, a completion, a withdrawal. Validated at the edge."""
+"""What institutions send: one enrolment, a completion, a withdrawal (or rows of them). Validated at the edge."""
 
 from datetime import date
 from uuid import UUID
@@ -43,6 +43,12 @@ class OutcomeRequest(RequestBody):
 
 class WithdrawalRequest(RequestBody):
     reason: str = Field(min_length=3, max_length=500)
+
+
+class WithdrawalItem(WithdrawalRequest):
+    """One row of a bulk withdrawal upload."""
+
+    enrollment_id: UUID
 
 
 class InstitutionRequest(RequestBody):
