@@ -130,6 +130,22 @@ async def in_parallel(
     await asyncio.gather(*(one(c) for c in calls))
 
 
+def by_person(rows: list["Planned"], size: int) -> list[list["Planned"]]:
+    """Rows in parts of about `size`, every row of one person in the same part (a person listed twice is listed
+    twice in one file, as a clerk would): parts sent at once never race for a person."""
+    parts: list[list[Planned]] = [[]]
+    where: dict[str, list[Planned]] = {}
+    for row in rows:
+        key = row.person.id_number if row.person is not None else str(id(row))
+        part = where.get(key)
+        if part is None:
+            if len(parts[-1]) >= size:
+                parts.append([])
+            part = where[key] = parts[-1]
+        part.append(row)
+    return [part for part in parts if part]
+
+
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -291,12 +307,11 @@ class Simulation:
                 self.step(phase, len(part), None)
 
         chosen = {id(p) for p in singles}
-        parts = list(chunks([p for p in rows if id(p) not in chosen], CHUNK))
+        parts = by_person([p for p in rows if id(p) not in chosen], CHUNK)
         answers: list[list[Answer]] = [[] for _ in range(len(singles) + len(parts))]
-        # the walk-ins first, as at the counter, then the uploads one after the other (see _enrol)
+        # the walk-ins first, as at the counter, then the uploads, a few at once (they share no person: see _enrol)
         await in_parallel([walk_in(p, slot) for p, slot in zip(singles, answers, strict=False)], gate=self.singles)
-        for part, slot in zip(parts, answers[len(singles) :], strict=True):
-            await upload(part, slot)
+        await asyncio.gather(*(upload(part, slot) for part, slot in zip(parts, answers[len(singles) :], strict=True)))
         for slot in answers:  # counted in a fixed order, whatever order the answers came in
             for planned, made, code in slot:
                 self._answered(planned, institution, accepted, made, code)
