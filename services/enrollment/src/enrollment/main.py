@@ -26,7 +26,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         # consumes nothing: enrollment is where the events start
         routers=[institution_router(), bureau_router(bureau), dead_letter_router(bureau), read_audit_router(bureau)],
-        bulk_paths=("/cohorts", "/completions"),  # up to 16 MiB (50,000 rows); every other body 256 KiB
+        bulk_paths=("/cohorts", "/completions", "/withdrawals"),  # up to 16 MiB (50,000 rows); every other 256 KiB
         # before any body is read: the Bureau's key, or an institution's unrevoked key (looked up every time)
         authenticate=authenticator(settings.bureau_api_key, other=institution_keys(lambda: app.state.runtime.pool)),
     )
