@@ -46,6 +46,16 @@ from plan_runtime.unit import Unit
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 ENROLLMENT = "SELECT e.*, t.id_masked FROM enrollments e JOIN trainees t USING (trainee_id)"
+_AS_LOOKUPS = (
+    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+    " SET LOCAL enable_seqscan = off"
+)
+"""A statement given a batch of keys (a cohort's people, an upload's enrolments) joins them to `enrollments` by an
+index lookup per key, planned for the table as it is. On a fresh database the statistics lag the table by up to a
+minute (autovacuum's), and the plans made from them were a hash join over a scan of every enrolment, a merge join
+over the whole trainee index, or a plan cached by the pooled connection (PostgreSQL's generic plan, kept after
+five calls) while the table was empty, which then read every open enrolment for each cohort and each walk-in
+(docs/performance.md, ninth round). `SET LOCAL` ends with the unit of work's transaction."""
 
 
 _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
@@ -266,13 +276,10 @@ class PostgresStore(Unit):
     # --- trainees and enrolments ---------------------------------------------------------------
 
     async def histories(self, trainee_ids: Sequence[str]) -> dict[str, History]:
-        # Planned for each call, with the people it is given and the table as it is now. A plan cached by the pooled
-        # connection (PostgreSQL's generic plan, kept after five calls) was chosen for the empty table a fresh
-        # database starts with, and then read every open enrolment on every call, for a cohort of 5,000 as for a
-        # walk-in (24 s of the database's time in a plan on a fresh `.local`; docs/performance.md, ninth round).
         # The statuses are sorted out here, not in SQL: the index on trainee_id is then the only one the statement
-        # can use, whatever the statistics say (a person has a few enrolments at most).
-        await self.conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        # can use (with a status filter, a plan made without statistics scanned a partial index whole); a person
+        # has a few enrolments at most.
+        await self.conn.execute(_AS_LOOKUPS)
         rows = await self.conn.fetch(
             # a join on unnest, not `= ANY($1)`: its plan stays an index lookup per person at any cohort size
             "SELECT e.trainee_id, e.tier, e.institution_id, e.status, e.passed"
@@ -385,6 +392,7 @@ class PostgresStore(Unit):
     async def enrollments_by_id(
         self, ids: Sequence[UUID], institution_id: UUID, lock: bool = False
     ) -> dict[UUID, Enrollment]:
+        await self.conn.execute(_AS_LOOKUPS)
         rows = await self.conn.fetch(
             "SELECT e.*, t.id_masked FROM unnest($1::uuid[]) AS p(id) JOIN enrollments e USING (id)"
             " JOIN trainees t USING (trainee_id) WHERE e.institution_id = $2" + (" FOR UPDATE OF e" if lock else ""),
@@ -396,6 +404,7 @@ class PostgresStore(Unit):
     async def complete(self, completions: Sequence[Completion]) -> None:
         if completions:
             ids, days, passed, outcomes = (list(c) for c in zip(*map(_values, completions), strict=True))
+            await self.conn.execute(_AS_LOOKUPS)
             await self.conn.execute(
                 """UPDATE enrollments e SET status = $5, completed_on = r.day, passed = r.passed,
                           outcome = r.outcome
