@@ -136,6 +136,17 @@ async def viewed(pending: Awaitable[Enrollment]) -> dict[str, Any]:
     return enrollment_body(await pending)
 
 
+async def one_row(
+    store: Store, who: Institution, enrollment_id: UUID, pending: Awaitable[list[handlers.RowResult]]
+) -> dict[str, Any]:
+    """A bulk use case run on one row for a single route: its refusal is the request's; else the enrolment as it
+    now is, as JSON."""
+    handlers.only(await pending)
+    found = await store.enrollment(enrollment_id, who.id)
+    assert found is not None
+    return enrollment_body(found)
+
+
 def _links(**operations: tuple[str, dict[str, str]]) -> dict[str, Any]:
     """OpenAPI links, for clients and for schemathesis' stateful phase: what a created resource leads to."""
     return {name: {"operationId": op, "parameters": parameters} for name, (op, parameters) in operations.items()}
@@ -262,13 +273,14 @@ def institution_router() -> APIRouter:
         policy = request.app.state.policy
         item = CompletionItem(enrollment_id=enrollment_id, **body.model_dump())
 
-        async def action(store: Store) -> Any:
-            handlers.only(await handlers.complete(store, who.id, [item], policy))
-            found = await store.enrollment(enrollment_id, who.id)
-            assert found is not None
-            return enrollment_body(found)
-
-        return await idempotent(request, store, str(who.id), idempotency_key, 200, action)
+        return await idempotent(
+            request,
+            store,
+            str(who.id),
+            idempotency_key,
+            200,
+            lambda store: one_row(store, who, enrollment_id, handlers.complete(store, who.id, [item], policy)),
+        )
 
     @router.put(
         "/enrollments/{enrollment_id}/outcome",
@@ -307,13 +319,15 @@ def institution_router() -> APIRouter:
     ) -> JSONResponse:
         item = WithdrawalItem(enrollment_id=enrollment_id, reason=body.reason)
 
-        async def action(store: Store) -> Any:
-            handlers.only(await handlers.withdraw(store, who.id, [item], f"institution:{who.id}"))
-            found = await store.enrollment(enrollment_id, who.id)
-            assert found is not None
-            return enrollment_body(found)
-
-        return await idempotent(request, store, str(who.id), idempotency_key, 200, action)
+        actor = f"institution:{who.id}"
+        return await idempotent(
+            request,
+            store,
+            str(who.id),
+            idempotency_key,
+            200,
+            lambda store: one_row(store, who, enrollment_id, handlers.withdraw(store, who.id, [item], actor)),
+        )
 
     @router.post(
         "/withdrawals",
