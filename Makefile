@@ -43,8 +43,8 @@ portal-fuzz: infra  ## hostile HTTP against every route of the portal at full si
 	$(BIN)/python -m infra services stop
 	eval "$$($(BIN)/python -m infra env)" && PORTAL_FUZZ_EXAMPLES=$${PORTAL_FUZZ_EXAMPLES:-200} flock /tmp/plan-services.lock $(BIN)/pytest -p no:cacheprovider -q tests/e2e/portal/test_hostile_http.py
 
-properties: infra  ## the money state machine and the run-vs-one-by-one comparison at full size (CI runs fewer examples)
-	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} RUN_EXAMPLES=$${RUN_EXAMPLES:-1000} $(BIN)/python -m pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py tests/integration/funding/test_runs.py
+properties: infra  ## the money state machine, the run-vs-one-by-one comparison and generated bulk withdrawals at full size (CI runs fewer examples)
+	eval "$$($(BIN)/python -m infra env)" && MONEY_EXAMPLES=$${MONEY_EXAMPLES:-500} MONEY_STEPS=$${MONEY_STEPS:-50} RUN_EXAMPLES=$${RUN_EXAMPLES:-1000} WITHDRAWAL_EXAMPLES=$${WITHDRAWAL_EXAMPLES:-300} $(BIN)/python -m pytest -p no:cacheprovider tests/integration/funding/test_money_properties.py tests/integration/funding/test_runs.py tests/integration/enrollment/test_withdrawal_properties.py
 
 services: infra  ## only start the three services (no simulation)
 	$(BIN)/python -m infra services start
