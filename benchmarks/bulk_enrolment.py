@@ -105,12 +105,6 @@ async def run(rows: int, chunk: int, completions: bool = True, parallel: int = 1
     return Result(accepted, elapsed, sum(a["accepted"] for a in answers), completions_elapsed)
 
 
-async def load(rows: int, chunk: int, parallel: int = 1) -> tuple[int, float]:
-    """Cohorts only: (rows accepted, seconds)."""
-    result = await run(rows, chunk, completions=False, parallel=parallel)
-    return result.accepted, result.elapsed
-
-
 def main(
     rows: Annotated[int, typer.Option(help="rows to enrol")] = 110_200,
     chunk: Annotated[int, typer.Option(help="rows per request")] = 10_000,
