@@ -1,5 +1,6 @@
 """The enrollment service over HTTP, on the real database and broker."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from enrollment import cohort
 from enrollment.main import build_app
 from enrollment.settings import Settings
 from plan_events import EnrollmentWithdrawn, TierCompleted, TraineeEnrolled
@@ -382,3 +384,34 @@ async def test_every_read_of_a_persons_record_is_audited_and_the_bureau_can_quer
     assert sorted(r["person_id"] for r in by_actor.json()) == sorted([person, person, other.json()["trainee_id"]])
     assert refused.status_code == 401  # an institution may not read the audit
     assert control.status_code == 422 and control.json()["error"]["field"] == "query.person_id"
+
+
+async def test_each_bulk_route_hands_memory_back_once_its_last_upload_is_answered(
+    enrollment: Enrollment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the upload's fate (accepted rows, refused rows, an unreadable body), the bulk routes leave no upload
+    counted in flight, and the memory is trimmed each time the count falls to zero, never while one runs."""
+    trims: list[int] = []
+    monkeypatch.setattr(cohort.uploads, "_trim", lambda pad: trims.append(cohort.uploads.in_flight + pad))
+    async with enrollment() as api:
+        village = await institution(api, "Trim Room")
+        csv = {**village, "Content-Type": "text/csv"}
+        cohort_body = "id_number,name,phone,target_group,tier,mode,starts_on,niche\n" + "".join(
+            f"{id_number()},Liu Jiaqi,13800138000,rural_household,basic,offline,2020-08-08,pears\n" for _ in range(3)
+        )
+        enrolled = await api.post("/cohorts", content=cohort_body, headers=csv)
+        ids = [r["enrollment_id"] for r in enrolled.json()["results"]]
+        answers = [
+            enrolled,
+            await api.post(
+                "/completions", content=f"enrollment_id,completed_on,passed\n{ids[0]},2020-08-25,false\n", headers=csv
+            ),
+            await api.post("/withdrawals", content=f"enrollment_id,reason\n{ids[1]},moved away\n", headers=csv),
+            await api.post(
+                "/cohorts", content=b"\xff\xfe not a table", headers={**village, "Content-Type": "image/png"}
+            ),
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200, 422], [a.text for a in answers]
+        assert trims == [0, 0, 0, 0] and cohort.uploads.in_flight == 0
+        await asyncio.gather(*(api.post("/cohorts", content=cohort_body, headers=csv) for _ in range(3)))
+    assert 5 <= len(trims) <= 7 and set(trims) == {0} and cohort.uploads.in_flight == 0

@@ -92,6 +92,9 @@ BULK_BODY: dict[str, Any] = {
 }
 
 
+Uploading = Annotated[None, Depends(cohort.uploads.slot)]
+
+
 async def bulk_rows(request: Request, model: type[cohort.Row]) -> list[cohort.Row | cohort.RowError]:
     """Parsed off the event loop as the body streams in (never buffered whole); refused as soon as it is
     unreadable or passes the row limit (413 too_many_rows), before anything is written."""
@@ -109,16 +112,16 @@ async def bulk_rows(request: Request, model: type[cohort.Row]) -> list[cohort.Ro
 
 # Dependencies, declared before the unit of work in the bulk routes: the body is parsed before a pooled
 # connection is taken, so a slow uploader never holds one.
-async def cohort_rows(request: Request, who: Caller) -> list[EnrolRequest | cohort.RowError]:
+async def cohort_rows(request: Request, who: Caller, _: Uploading) -> list[EnrolRequest | cohort.RowError]:
     must_be_active(who)
     return await bulk_rows(request, EnrolRequest)
 
 
-async def completion_rows(request: Request, who: Caller) -> list[CompletionItem | cohort.RowError]:
+async def completion_rows(request: Request, who: Caller, _: Uploading) -> list[CompletionItem | cohort.RowError]:
     return await bulk_rows(request, CompletionItem)
 
 
-async def withdrawal_rows(request: Request, who: Caller) -> list[WithdrawalItem | cohort.RowError]:
+async def withdrawal_rows(request: Request, who: Caller, _: Uploading) -> list[WithdrawalItem | cohort.RowError]:
     return await bulk_rows(request, WithdrawalItem)
 
 
