@@ -475,18 +475,34 @@ def test_a_completion_rewrites_its_enrolment_in_its_own_page(database: Database)
     people = [f"tr-{uuid.uuid4().hex[:24]}" for _ in range(2_000)]
     enrolled = [
         TraineeEnrolled.create(
-            source="enrollment", subject=p, occurred_at=START, enrollment_id=uuid.uuid4(), trainee_id=p,
-            institution_id=INSTITUTIONS[0], tier=Tier.BASIC, target_group=TargetGroup.RURAL_HOUSEHOLD,
-            mode=Mode.OFFLINE, starts_on=date(2020, 6, 1), niche="Zhengding pears",
-        )  # fmt: skip
+            source="enrollment",
+            subject=p,
+            occurred_at=START,
+            enrollment_id=uuid.uuid4(),
+            trainee_id=p,
+            institution_id=INSTITUTIONS[0],
+            tier=Tier.BASIC,
+            target_group=TargetGroup.RURAL_HOUSEHOLD,
+            mode=Mode.OFFLINE,
+            starts_on=date(2020, 6, 1),
+            niche="Zhengding pears",
+        )
         for p in people
     ]
     completed = [
         TierCompleted.create(
-            source="enrollment", subject=e.trainee_id, occurred_at=START + timedelta(days=40),
-            enrollment_id=e.enrollment_id, trainee_id=e.trainee_id, institution_id=e.institution_id, tier=e.tier,
-            target_group=e.target_group, completed_on=date(2020, 7, 10), passed=True, outcome=Outcome.EMPLOYED,
-        )  # fmt: skip
+            source="enrollment",
+            subject=e.trainee_id,
+            occurred_at=START + timedelta(days=40),
+            enrollment_id=e.enrollment_id,
+            trainee_id=e.trainee_id,
+            institution_id=e.institution_id,
+            tier=e.tier,
+            target_group=e.target_group,
+            completed_on=date(2020, 7, 10),
+            passed=True,
+            outcome=Outcome.EMPLOYED,
+        )
         for e in enrolled
     ]
 
