@@ -227,7 +227,8 @@ class Subscription:
             return False
         self.health.ok(
             self.part,
-            f"applied {outcome.applied}, duplicates {outcome.duplicates}, dead letters {len(outcome.dead_letters)}",
+            f"applied {outcome.applied}, duplicates {outcome.duplicates}, ignored {outcome.ignored},"
+            f" dead letters {len(outcome.dead_letters)}",
         )
         return True
 

@@ -8,9 +8,9 @@ dead letter, every other one of the batch is applied once.
 import uuid
 from dataclasses import dataclass
 
-from plan_events import Event, TierCompleted, TraineeEnrolled
+from plan_events import Event, Tier, TierCompleted, TraineeEnrolled
 from plan_runtime import RUNTIME_MIGRATIONS, migrate
-from plan_runtime.consumer import Inbox, Many
+from plan_runtime.consumer import Inbox, Many, Only
 from plan_runtime.errors import Refused
 from plan_runtime.unit import Unit
 from tests.integration.conftest import Schema
@@ -104,3 +104,35 @@ async def test_a_refused_event_in_a_run_is_parked_alone_and_the_rest_of_the_batc
     assert {r["run"] for r in applied} == {1}
     parked = await schema.pool.fetch("SELECT event_id, error FROM dead_letters")
     assert [(r["event_id"], r["error"]) for r in parked] == [(refused.event_id, "this enrolment is refused")]
+
+
+async def test_events_a_consumer_has_no_business_with_leave_no_inbox_row_and_reach_no_handler(schema: Schema) -> None:
+    """`Only`: an event its predicate leaves out is decoded and checked like any record (a broken one is still a
+    dead letter), then counted as ignored, with no inbox row and no call; a run of the others around it is one
+    run, in record order; redelivered, each is ignored or a duplicate again, nothing applied twice."""
+    await migrate(schema.pool, schema.name, {"runtime": RUNTIME_MIGRATIONS})
+    await schema.pool.execute(APPLIED)
+    handlers = Handlers()
+    paid = Only(lambda e: e.tier is not Tier.BASIC, Many(handlers.enrolled))
+    inbox = Inbox("only", "test", schema.pool, {TraineeEnrolled: paid, TierCompleted: handlers.completed})
+    senior, basic = enrolment(tier=Tier.SENIOR), enrolment(tier=Tier.BASIC)
+    events: list[Event] = [senior, basic, enrolment(tier=Tier.BASIC), enrolment(), completion(basic)]
+    sent = records(events)
+    broken = FakeRecord(TraineeEnrolled.topic, 0, len(sent), None, basic.to_bytes().replace(b'"basic"', b'"base"'))
+    outcome = await inbox.process([*sent, broken])
+
+    assert (outcome.applied, outcome.duplicates, outcome.ignored) == (3, 0, 2)
+    assert [d.split(":")[0] for d in outcome.dead_letters] == ["invalid trainee-enrolled v1"]
+    kept = [senior.event_id, events[3].event_id]
+    assert handlers.calls == [kept, [events[4].event_id]]  # the paid enrolments around the basic ones: one run
+    assert [r["event_id"] for r in await schema.pool.fetch("SELECT event_id FROM applied ORDER BY position")] == [
+        *kept,
+        events[4].event_id,
+    ]
+    assert {r["event_id"] for r in await schema.pool.fetch("SELECT event_id FROM inbox")} == {
+        *kept,
+        events[4].event_id,
+    }
+    again = await inbox.process([*sent, broken])
+    assert (again.applied, again.duplicates, again.ignored, again.dead_letters) == (0, 3, 2, [])
+    assert await schema.count("SELECT count(*) FROM applied") == 3

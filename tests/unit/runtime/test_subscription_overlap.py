@@ -5,13 +5,14 @@ next one was already fetched (both are read again from their first offsets), and
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from plan_runtime.consumer import Outcome
 from plan_runtime.health import Health
 from plan_runtime.subscription import Subscription
 
@@ -87,13 +88,6 @@ class FakeConsumer:
         return self.positions[tp]
 
 
-@dataclass
-class FakeOutcome:
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: list[str] = field(default_factory=list)
-
-
 class FakeInbox:
     """Applies records into `applied` (once per record: a second time would be a duplicate); fails the batches
     numbered in `fail` (non-transient: the batch is given up at once and re-read)."""
@@ -109,7 +103,7 @@ class FakeInbox:
     def decode(self, records: Sequence[Any]) -> list[tuple[Any, str]]:
         return [(record, record.value.decode()) for record in records]
 
-    async def process(self, records: Sequence[Any], decoded: list[tuple[Any, str]] | None = None) -> FakeOutcome:
+    async def process(self, records: Sequence[Any], decoded: list[tuple[Any, str]] | None = None) -> Outcome:
         assert decoded is not None and [r for r, _ in decoded] == list(records)
         self.calls += 1
         await asyncio.sleep(0.01)  # the transaction: the next batch is fetched meanwhile
@@ -120,7 +114,7 @@ class FakeInbox:
         assert not done & set(self.applied), "applied twice"
         self.applied.extend((r.partition, r.offset) for r in records)
         self.log.append(f"applied {len(records)}")
-        return FakeOutcome(applied=len(records))
+        return Outcome(applied=len(records))
 
 
 PARTITIONS = {TopicPartition("t", 0): 23, TopicPartition("t", 1): 17, TopicPartition("t", 2): 5}

@@ -52,7 +52,7 @@ from plan_events import (
 )
 from plan_events.calendar import plan_today
 from plan_events.ids import new_id
-from plan_runtime.consumer import Handler, Many
+from plan_runtime.consumer import Handler, Many, Only
 
 SOURCE = "funding"
 
@@ -148,12 +148,18 @@ async def on_tiers_completed(
             await on_tier_completed(unit, event, policy, today)
 
 
-def consumes(policy: Policy) -> dict[type[Event], Handler | Many]:
-    """What funding reads, and the use case each event goes to (registered once, in funding.main)."""
+def consumes(policy: Policy) -> dict[type[Event], Handler | Many | Only]:
+    """What funding reads, and the use case each event goes to (registered once, in funding.main). An enrolment,
+    completion or withdrawal in a tier the fund does not pay for is none of funding's business (each handler
+    returns at once for it): the inbox leaves it out, with no inbox row."""
+
+    def paid(event: TraineeEnrolled | TierCompleted | EnrollmentWithdrawn) -> bool:
+        return policy.rate(event.tier) is not None
+
     return {
-        TraineeEnrolled: Many(partial(on_trainees_enrolled, policy=policy)),
-        TierCompleted: Many(partial(on_tiers_completed, policy=policy)),
-        EnrollmentWithdrawn: partial(on_enrollment_withdrawn, policy=policy),
+        TraineeEnrolled: Only(paid, Many(partial(on_trainees_enrolled, policy=policy))),
+        TierCompleted: Only(paid, Many(partial(on_tiers_completed, policy=policy))),
+        EnrollmentWithdrawn: Only(paid, partial(on_enrollment_withdrawn, policy=policy)),
         InstitutionSuspended: partial(on_institution_suspended, policy=policy),
         InstitutionReinstated: partial(on_institution_reinstated, policy=policy),
     }

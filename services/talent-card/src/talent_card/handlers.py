@@ -4,11 +4,13 @@ Each runs on the store it is given (ports.Store: PostgreSQL in the service, in m
 the unit of work around it, and `publish`es what it announces; it refuses with domain errors."""
 
 from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID
 
 from plan_events import Event, SubsidyApproved, SubsidyReversed, Tier, TierCompleted
 from plan_events.identity import pseudonymise
 from plan_events.ids import new_id
+from plan_runtime.consumer import Only
 from plan_runtime.errors import Conflict, NotFound
 from talent_card.domain import (
     Determination,
@@ -31,15 +33,25 @@ from talent_card.rules import Rules
 # --- the plan route, from events -----------------------------------------------------------------------------
 
 
+def counts(event: TierCompleted) -> bool:
+    """Only a passed senior course counts towards the plan route: the inbox leaves every other completion out."""
+    return event.tier == Tier.SENIOR and event.passed
+
+
+def senior(event: SubsidyApproved | SubsidyReversed) -> bool:
+    """Only a senior course's subsidy counts: the inbox leaves every other out."""
+    return event.tier == Tier.SENIOR
+
+
 async def on_tier_completed(store: Store, event: TierCompleted, rules: Rules) -> None:
-    if event.tier != Tier.SENIOR or not event.passed:
-        return  # only a passed senior course counts towards the plan route
+    if not counts(event):
+        return
     progress = await store.senior_completed(event.trainee_id, event.completed_on)
     await _decide(store, plan_talent(progress, rules.plan), None, cause=event)
 
 
 async def on_subsidy_approved(store: Store, event: SubsidyApproved, rules: Rules) -> None:
-    if event.tier != Tier.SENIOR:
+    if not senior(event):
         return
     progress = await store.senior_subsidy_approved(event.trainee_id, event.subsidy_id)
     await _decide(store, plan_talent(progress, rules.plan), None, cause=event)
@@ -47,7 +59,7 @@ async def on_subsidy_approved(store: Store, event: SubsidyApproved, rules: Rules
 
 async def on_subsidy_reversed(store: Store, event: SubsidyReversed, rules: Rules) -> None:
     """The subsidy no longer counts. A notice already sent stays: the office sees the reversal and decides."""
-    if event.tier != Tier.SENIOR:
+    if not senior(event):
         return
     progress = await store.senior_subsidy_reversed(event.trainee_id, event.subsidy_id)
     await store.record(plan_talent(progress, rules.plan))
@@ -187,3 +199,13 @@ async def _notice(store: Store, notice_id: UUID, lock: bool = False) -> Notice:
     if found is None:
         raise NotFound("notice_not_found", f"no notice {notice_id}", "notice_id")
     return found
+
+
+def consumes(rules: Rules) -> dict[type[Event], Only]:
+    """What the talent office reads, and the use case each event goes to (registered once, in talent_card.main):
+    only senior courses count, so the inbox leaves every other event of these topics out, with no inbox row."""
+    return {
+        TierCompleted: Only(counts, partial(on_tier_completed, rules=rules)),
+        SubsidyApproved: Only(senior, partial(on_subsidy_approved, rules=rules)),
+        SubsidyReversed: Only(senior, partial(on_subsidy_reversed, rules=rules)),
+    }

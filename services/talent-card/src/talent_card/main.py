@@ -1,11 +1,9 @@
 """Composition root of the talent-card service: the only place that knows every concrete part."""
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from plan_events import SubsidyApproved, SubsidyReversed, TierCompleted
 from plan_runtime.auth import authenticator, role_guard
 from plan_runtime.http import dead_letter_router, service_app
 from plan_runtime.read_audit import read_audit_router
@@ -29,11 +27,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         source="talent-card",
         migrations=Path(__file__).parent / "migrations",
-        consumes={
-            TierCompleted: partial(handlers.on_tier_completed, rules=rules),
-            SubsidyApproved: partial(handlers.on_subsidy_approved, rules=rules),
-            SubsidyReversed: partial(handlers.on_subsidy_reversed, rules=rules),
-        },
+        consumes=handlers.consumes(rules),
         unit=TalentCardStore,
         routers=[build_router(office), dead_letter_router(office), read_audit_router(bureau)],
         authenticate=authenticator(
