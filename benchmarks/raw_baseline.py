@@ -4,8 +4,9 @@
 
 Does the same delivery work per message as funding's inbox (plan_runtime.consumer.Inbox), with nothing of
 the service around it: read a batch from the broker (getmany, big max_records); in ONE database transaction
-per batch insert the batch's inbox rows (`ON CONFLICT DO NOTHING RETURNING`: duplicates are skipped), one
-effect row per new message that changes a claim (a subsidised tier: funding writes nothing else for a basic one)
+per batch insert the inbox rows of the messages funding has business with (a subsidised tier: funding leaves a
+basic one out, with no inbox row) (`ON CONFLICT DO NOTHING RETURNING`: duplicates are skipped), one
+effect row per new message (each changes a claim)
 and one outbox row per new message that funding announces (a subsidised completion: a small JSON event, with the
 NOTIFY that wakes a relay, as `emit` does); commit; then commit each partition's offset (`last + 1`).
 Synchronous commit stays on, as in the cluster's configuration.
@@ -185,13 +186,13 @@ class Prepared:
 
     The effect and outbox rows are funding's share of the work: an enrolment, completion or withdrawal in a
     subsidised tier changes a claim (an effect row); a completion in one is announced (an outbox row). A basic
-    one only takes its inbox row, as in funding."""
+    one is read, parsed and checked, and takes no inbox row: funding leaves it out (`plan_runtime.consumer.Only`,
+    docs/performance.md, tenth round)."""
 
     offsets: dict[TopicPartition, OffsetAndMetadata]
     ids: list[str]
     kinds: list[str]
     enrollments: list[str | None]
-    effect: list[bool]
     announce: list[bool]
     keys: list[bytes | None]
     bodies: list[dict[str, Any]]
@@ -209,16 +210,15 @@ def prepare(got: dict[TopicPartition, list[Any]]) -> Prepared:
                 raise TypeError("no event type")  # fuzz traffic: NUL, lone surrogates, numbers
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue  # funding parks such a record as a dead letter; here it is only counted as read
-        records.append(record)
-        bodies.append(body)
-    effect = [b.get("tier") in SUBSIDISED for b in bodies]
+        if body.get("tier") in SUBSIDISED:  # a basic course is none of funding's business: no inbox row
+            records.append(record)
+            bodies.append(body)
     return Prepared(
         {p: OffsetAndMetadata(part[-1].offset + 1, "") for p, part in got.items()},
         [b["event_id"] for b in bodies],
         [b["type"] for b in bodies],
         [b.get("enrollment_id") for b in bodies],
-        effect,
-        [e and b["type"] == "tier-completed" for e, b in zip(effect, bodies, strict=True)],
+        [b["type"] == "tier-completed" for b in bodies],
         [r.key for r in records],
         bodies,
     )
@@ -239,7 +239,7 @@ def announcement(out_id: str, body: dict[str, Any]) -> bytes:
 
 
 async def apply_batch(conn: asyncpg.Connection, schema: str, consumer: str, batch: Prepared) -> tuple[int, int]:
-    """One transaction: inbox rows (dedupe), an effect row per new message that changes a claim and an outbox row
+    """One transaction: inbox rows (dedupe), an effect row per new message (each changes a claim) and an outbox row
     per new message that funding announces."""
     async with conn.transaction():
         fresh = {
@@ -256,7 +256,7 @@ async def apply_batch(conn: asyncpg.Connection, schema: str, consumer: str, batc
             if event_id in fresh:
                 fresh.discard(event_id)  # the same event twice in one batch: once
                 new.append(i)
-        effects = [i for i in new if batch.effect[i]]
+        effects = new  # each message kept changes a claim
         if effects:
             await conn.execute(
                 f"INSERT INTO {schema}.effects (event_id, kind, enrollment_id)"

@@ -54,6 +54,7 @@ from portal import projection
 from portal.security import Sealer, new_token, token_hash
 from portal.store import PortalStore
 from tests.infrastructure import Infrastructure
+from tests.support.plan import completion, enrolment
 
 EXAMPLES = int(os.environ.get("PORTAL_PROJECTION_EXAMPLES", "40"))
 INSTITUTIONS = [uuid.UUID(int=0xA001 + n) for n in range(3)]
@@ -472,39 +473,8 @@ def test_a_completion_rewrites_its_enrolment_in_its_own_page(database: Database)
     """A completion changes no indexed column of its enrolment: with room left in each page (the table's
     fillfactor), the new version stays in the page as a HOT update and no index takes an entry for it. With full
     pages, 4 % of a plan's completions were HOT; here, in one transaction (nothing pruned yet), most must be."""
-    people = [f"tr-{uuid.uuid4().hex[:24]}" for _ in range(2_000)]
-    enrolled = [
-        TraineeEnrolled.create(
-            source="enrollment",
-            subject=p,
-            occurred_at=START,
-            enrollment_id=uuid.uuid4(),
-            trainee_id=p,
-            institution_id=INSTITUTIONS[0],
-            tier=Tier.BASIC,
-            target_group=TargetGroup.RURAL_HOUSEHOLD,
-            mode=Mode.OFFLINE,
-            starts_on=date(2020, 6, 1),
-            niche="Zhengding pears",
-        )
-        for p in people
-    ]
-    completed = [
-        TierCompleted.create(
-            source="enrollment",
-            subject=e.trainee_id,
-            occurred_at=START + timedelta(days=40),
-            enrollment_id=e.enrollment_id,
-            trainee_id=e.trainee_id,
-            institution_id=e.institution_id,
-            tier=e.tier,
-            target_group=e.target_group,
-            completed_on=date(2020, 7, 10),
-            passed=True,
-            outcome=Outcome.EMPLOYED,
-        )
-        for e in enrolled
-    ]
+    enrolled = [enrolment(tier=Tier.BASIC) for _ in range(2_000)]
+    completed = [completion(e) for e in enrolled]
 
     async def check() -> float:
         pool = await _connect(database)
