@@ -83,7 +83,7 @@ class _Uploads:
         self._trim = getattr(ctypes.CDLL(path), "malloc_trim", None) if path else None
 
     async def slot(self) -> AsyncIterator[None]:
-        """A FastAPI dependency of each bulk route: its exit runs once the answer is sent."""
+        """A FastAPI dependency of each bulk route, held until the request is done."""
         self.in_flight += 1
         try:
             yield
