@@ -220,7 +220,12 @@ async def test_outbox_rows_committed_in_the_opposite_order_of_their_ids_are_all_
             await schema.pool.release(slow)
             rest = await topic.collect(lambda rs: copies(rs, early_id_late_commit.event_id) == 1)
         finally:
-            running.cancel()
+            # a graceful stop: the batch in hand is moved to the archive before `run` returns. A cancel could land
+            # between the broker's acknowledgement (the watcher has already read the row) and the move's commit,
+            # leaving the row in the outbox, to be sent again by the next relay: at least once, but not what
+            # this test counts (it failed once so in a long run)
+            relay.stop()
+            await asyncio.wait_for(running, 15)
             await publisher.stop()
     assert await schema.count("SELECT count(*) FROM outbox") == 0
     ids = await schema.pool.fetch("SELECT event_id FROM outbox_published ORDER BY id")
