@@ -1,14 +1,28 @@
 """Any bytes on any topic: the decoder answers with an event or one of its three errors, never anything else."""
 
 import json
+import uuid
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plan_events import EVENTS, Event, InvalidEvent, Undecodable, UnknownEvent, decode
-from plan_events.catalogue import _load, _load_exactly
-from tests.support.plan import completion, enrolment
+from plan_events import (
+    EVENTS,
+    Event,
+    GreenCardEligible,
+    InvalidEvent,
+    MessageDeadLettered,
+    Outcome,
+    OutcomeReported,
+    SubsidyRejected,
+    SubsidyReversed,
+    Undecodable,
+    UnknownEvent,
+    decode,
+)
+from plan_events.catalogue import _decode_exactly, _decode_plain, _load, _load_exactly
+from tests.support.plan import VILLAGE_ROOM, approval, completion, enrolment, reinstatement, suspension, withdrawal
 
 VALID = [enrolment().to_bytes(), completion(enrolment()).to_bytes()]
 json_values = st.recursive(
@@ -128,3 +142,156 @@ def test_the_fast_parser_reads_what_the_exact_one_reads_and_refuses_with_its_rea
 @settings(max_examples=500)
 def test_the_fast_parser_reads_what_the_exact_one_reads_on_glued_fragments(raw: bytes) -> None:
     assert _parsed(_load, raw) == _parsed(_load_exactly, raw)
+
+
+def _samples() -> list[Event]:
+    """One event of every type, as its producer writes it."""
+    enrolled = enrolment()
+    done = completion(enrolled)
+    said = {"source": "funding", "subject": done.trainee_id, "occurred_at": done.occurred_at, "caused_by": done}
+    claim = {k: getattr(done, k) for k in ("trainee_id", "institution_id", "tier")}
+    return [
+        enrolled,
+        done,
+        withdrawal(enrolled),
+        approval(done),
+        suspension(VILLAGE_ROOM, 3),
+        reinstatement(VILLAGE_ROOM, 4),
+        OutcomeReported.create(
+            **{**said, "source": "enrollment"}, **claim, enrollment_id=done.enrollment_id, outcome=Outcome.EMPLOYED
+        ),
+        SubsidyRejected.create(
+            **said, **claim, enrollment_id=done.enrollment_id, reason="duplicate_claim", policy_version="2020-08-v2"
+        ),
+        SubsidyReversed.create(**said, **claim, subsidy_id=uuid.uuid4(), amount_yuan=5000, reason="audit"),
+        GreenCardEligible.create(
+            source="talent-card",
+            subject="p-1",
+            occurred_at=done.occurred_at,
+            notice_id=uuid.uuid4(),
+            person_id="p-1",
+            route="plan",
+            rule_id="r-1",
+            rule_version="1",
+            evidence=["a", "b"],
+        ),
+        MessageDeadLettered.create(
+            source="funding",
+            subject="k",
+            occurred_at=done.occurred_at,
+            consumer="funding",
+            original_topic="tier-completed",
+            original_partition=2,
+            original_offset=7,
+            original_key=None,
+            raw_base64="e30=",
+            error="invalid",
+        ),
+    ]
+
+
+SAMPLES = _samples()
+field_values = json_values | st.sampled_from(
+    [
+        "basic",
+        "senior",
+        "2020-08-08",
+        "2020-08-08T09:00:00Z",
+        "2020-08-08T09:00:00+08:00",
+        "2020-02-30",
+        str(uuid.uuid4()),
+        str(uuid.uuid4()).upper(),
+        uuid.uuid4().hex,
+        "1",
+        "1.0",
+        "true",
+        1,
+        1.0,
+        0,
+        -1,
+        True,
+        2**31,
+        10**40,
+        "x" * 600,
+        "é",
+        "\x7f",
+        "\u2028",
+        "a\\u0000",
+        "employed",
+        [],
+        ["a"],
+        {},
+        None,
+    ]
+)  # each field's own kinds of value, near misses, and what lax validation converts
+
+
+def _spelled(event: Event, changes: dict[str, object], ascii_only: bool, tail: str) -> bytes:
+    """The event as its producer writes it (envelope first), with some fields changed or added, and raw text
+    (duplicate keys, extra fields of any kind) before its closing brace."""
+    body = {**json.loads(event.to_bytes()), **changes}
+    text = json.dumps(body, ensure_ascii=ascii_only, separators=(",", ":"))
+    return (text[:-1] + tail + "}").encode("utf-8", "surrogatepass")
+
+
+def _either(call: Callable[[], Event]) -> object:
+    try:
+        event = call()
+    except (Undecodable, UnknownEvent, InvalidEvent) as error:
+        return (type(error).__name__, str(error))
+    return (type(event).__name__, event.model_dump(mode="json"), event)
+
+
+tails = st.sampled_from(
+    [
+        "",
+        ',"x":NaN',
+        ',"x":-Infinity',
+        ',"x":1e999',
+        ',"x":' + "1" * 31,
+        ',"x":' + "[" * 40 + "]" * 40,
+        ',"tier":"basic"',
+        ',"version":2',
+        ',"type":"tier-completed"',
+        ',"event_id":"nope"',
+        ',"x":"\\ud800"',
+        ',"x":"\\u0041"',
+        ',"x":{"type":"tier-completed","version":1}',
+        ",",
+        ',"x":"\x01"',
+    ]
+) | st.builds(lambda k, v: f",{json.dumps(k)}:{json.dumps(v)}", st.text(max_size=6), json_values)
+
+
+@given(
+    st.sampled_from(SAMPLES),
+    st.dictionaries(
+        st.sampled_from(sorted({f for e in SAMPLES for f in type(e).model_fields} | {"x"})), field_values, max_size=3
+    ),
+    st.booleans(),
+    tails,
+    st.sampled_from([None, "topic of the event", "tier-completed"]),
+)
+@settings(max_examples=3_000)
+def test_the_one_call_path_decides_as_the_exact_path_on_any_change_to_an_event(
+    event: Event, changes: dict[str, object], ascii_only: bool, tail: str, topic: str | None
+) -> None:
+    """Our producers' events are validated from their bytes in one call when plain (`_decode_plain`); whatever a
+    field holds, whatever is added after it, the event (every field, its exact type) or the error is the one the
+    exact path gives."""
+    raw = _spelled(event, changes, ascii_only, tail)
+    on = event.topic if topic == "topic of the event" else topic
+    fast = _either(lambda: decode(raw, topic=on))
+    exact = _either(lambda: _decode_exactly(raw, EVENTS, on))
+    assert fast[:2] == exact[:2]
+    if len(fast) == 3:
+        assert type(fast[2]) is type(exact[2]) and fast[2] == exact[2]  # type: ignore[index]
+
+
+def test_every_event_as_its_producer_writes_it_takes_the_one_call_path() -> None:
+    """So the comparison above is not vacuous: a plain event is decoded by the one call, a changed one may not."""
+    for event in SAMPLES:
+        raw = event.to_bytes()
+        assert _decode_plain(raw, EVENTS, event.topic) == event, type(event).__name__
+        assert _decode_plain(raw.replace(b"}", b',"x":NaN}', 1), EVENTS, None) is None
+        assert _decode_plain(raw, (), None) is None
