@@ -11,6 +11,11 @@ completions by enrollment id. A completion's latency runs from its scheduled sen
 falls behind does not hide the delay) until the approval was read from the broker; the first
 `--warmup` seconds of each rate are sent but not counted.
 
+Where the slowest 1 % spent their time, on the wall clock: until funding decided (the approval's `occurred_at`),
+until its relay sent it (the record's timestamp) and until it was read. Meanwhile a thread times the disk's
+flushes beside PostgreSQL's data (`FlushProbe`): each decision commits before its approval can be sent, so a
+flush that stalls delays every completion decided meanwhile (docs/performance.md, "Eleventh round").
+
 The events go to the plan's real topics, which the running services also consume. So that the development
 funding does not pay them from its fund, they are dated before the plan's period (completed in 2019):
 the development funding rejects them as outside the plan's period (releasing its reservations), while this
@@ -31,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import uuid
@@ -80,12 +86,69 @@ class Percentiles:
     p95: float
     p99: float
     worst: float
+    tail: tuple[float, float, float]  # the slowest 1 %: mean ms to funding's decision, to the relay's send, to read
+    flushes: "Flushes"  # the disk's own flush times meanwhile
+
+    def line(self) -> str:
+        decided, sent, read = self.tail
+        return (
+            f"completion → subsidy-approved at {self.rate}/s: p50 {self.p50:.1f} ms, p95 {self.p95:.1f} ms, "
+            f"p99 {self.p99:.1f} ms, max {self.worst:.1f} ms ({self.matched:,}/{self.sent:,} approvals read); "
+            f"the slowest 1 % spent on average {decided:.1f} ms until funding decided, {sent:.1f} until its relay "
+            f"sent the approval, {read:.1f} until it was read; {self.flushes.line()}"
+        )
+
+
+@dataclass
+class Flushes:
+    """How long the disk under PostgreSQL's WAL took to flush 8 kB, probed every 20 ms while the rate ran. Every
+    decision commits (synchronous commit) before its approval can be sent, and concurrent commits share a flush:
+    a flush that stalls holds every completion decided meanwhile, and the ones queued behind them."""
+
+    count: int
+    p50: float
+    worst: float
+    over_50: int  # flushes slower than the p99 target on their own
 
     def line(self) -> str:
         return (
-            f"completion → subsidy-approved at {self.rate}/s: p50 {self.p50:.1f} ms, p95 {self.p95:.1f} ms, "
-            f"p99 {self.p99:.1f} ms, max {self.worst:.1f} ms ({self.matched:,}/{self.sent:,} approvals read)"
+            f"the disk's flushes meanwhile: p50 {self.p50:.2f} ms, max {self.worst:.0f} ms, "
+            f"{self.over_50} of {self.count:,} over 50 ms"
         )
+
+
+class FlushProbe:
+    """A thread that writes 8 kB in place into a file beside PostgreSQL's data directory and `fdatasync`s it every
+    20 ms (what a commit's WAL flush asks of the disk), timing each flush; a thread, so this process's event loop
+    does not wait on it."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe, name="flush-probe", daemon=True)
+
+    def __enter__(self) -> "FlushProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _probe(self) -> None:
+        with tempfile.NamedTemporaryFile(dir=postgres.HOME, prefix="flush-probe-") as file:
+            file.write(b"\0" * 8192)
+            file.flush()
+            os.fsync(file.fileno())
+            while not self._stop.wait(0.02):
+                os.pwrite(file.fileno(), os.urandom(8192), 0)
+                started = time.perf_counter()
+                os.fdatasync(file.fileno())
+                self.times.append((time.perf_counter() - started) * 1000)
+
+    def summary(self) -> Flushes:
+        times = sorted(self.times) or [0.0]
+        return Flushes(len(self.times), statistics.median(times), times[-1], sum(t > 50 for t in times))
 
 
 def free_port() -> int:
@@ -236,6 +299,9 @@ async def one_rate(producer: AIOKafkaProducer, group: str, rate: int, seconds: f
     await reader.start()
     scheduled: dict[str, float] = {}
     arrived: dict[str, float] = {}
+    # where the time went, on the wall clock (the approval's occurred_at is funding's decision, the record's
+    # timestamp the relay's send): each approval's (decided, sent, read)
+    stages: dict[str, tuple[float, float, float]] = {}
     try:
         partitions = await partitions_of((SubsidyApproved.topic,))
         ends = await reader.end_offsets(partitions)
@@ -246,11 +312,14 @@ async def one_rate(producer: AIOKafkaProducer, group: str, rate: int, seconds: f
         async def read() -> None:
             while len(arrived) < count:
                 for part in (await reader.getmany(timeout_ms=100)).values():
-                    now = time.perf_counter()
+                    now, wall = time.perf_counter(), time.time()
                     for record in part:
-                        enrollment_id = json.loads(record.value or b"{}").get("enrollment_id")
+                        approval = json.loads(record.value or b"{}")
+                        enrollment_id = approval.get("enrollment_id")
                         if enrollment_id in scheduled and enrollment_id not in arrived:
                             arrived[enrollment_id] = now
+                            decided = datetime.fromisoformat(approval["occurred_at"]).timestamp()
+                            stages[enrollment_id] = (decided, record.timestamp / 1000, wall)
 
         listening = asyncio.create_task(read())
         await asyncio.sleep(0.5)  # the reader's first fetch is in flight
@@ -258,16 +327,17 @@ async def one_rate(producer: AIOKafkaProducer, group: str, rate: int, seconds: f
         # in the timed window (gc.callbacks), is off until the last approval is read
         gc.collect()
         gc.disable()
-        started, acks = time.perf_counter(), []
-        for n, (topic, value, key, enrollment_id) in enumerate(encoded):
-            due = started + n / rate
-            if (pause := due - time.perf_counter()) > 0:
-                await asyncio.sleep(pause)
-            scheduled[enrollment_id] = due
-            acks.append(await producer.send(topic, value, key=key))
-        await asyncio.gather(*acks)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(listening, timeout=60)
+        started, wall_started, acks = time.perf_counter(), time.time(), []
+        with FlushProbe() as probe:
+            for n, (topic, value, key, enrollment_id) in enumerate(encoded):
+                due = started + n / rate
+                if (pause := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(pause)
+                scheduled[enrollment_id] = due
+                acks.append(await producer.send(topic, value, key=key))
+            await asyncio.gather(*acks)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(listening, timeout=60)
     finally:
         gc.enable()
         await reader.stop()
@@ -275,6 +345,13 @@ async def one_rate(producer: AIOKafkaProducer, group: str, rate: int, seconds: f
     latencies = [(arrived[e] - scheduled[e]) * 1000 for e in counted if e in arrived]
     if not latencies:
         raise SystemExit(f"no subsidy-approved read back at {rate}/s: see the funding log")
+    slowest = sorted((e for e in counted if e in arrived), key=lambda e: arrived[e] - scheduled[e])
+    slowest = slowest[-max(1, len(slowest) // 100) :]
+    sent_at = {e: wall_started + (scheduled[e] - started) for e in slowest}  # the scheduled send, on the wall clock
+    tail = tuple(
+        statistics.fmean(1000 * (stages[e][i] - (stages[e][i - 1] if i else sent_at[e])) for e in slowest)
+        for i in range(3)
+    )
     return Percentiles(
         rate,
         len(counted),
@@ -283,6 +360,8 @@ async def one_rate(producer: AIOKafkaProducer, group: str, rate: int, seconds: f
         percentile(latencies, 0.95),
         percentile(latencies, 0.99),
         max(latencies),
+        tail,  # type: ignore[arg-type]
+        probe.summary(),
     )
 
 
