@@ -181,14 +181,15 @@ def _decode_plain(raw: bytes | None, expected: tuple[type[Event], ...], topic: s
     - It begins as `_OUR_HEAD` says, so its type and version are known before it is parsed.
     - It holds the model's fields and no other (`extra="forbid"`; the exact path ignores extra fields, whatever
       they hold). No field accepts what the exact parser refuses: NaN or Infinity (no field is a float), or
-      anything nested deeper than MAX_DEPTH. An integer field bounded within ±10**30 takes no integer the exact parser refuses
-      (over MAX_INT_DIGITS digits); only in a model with another one is a run of 31 digits looked for.
+      anything nested deeper than MAX_DEPTH. An integer field bounded within ±10**30 takes no integer the exact
+      parser refuses (over MAX_INT_DIGITS digits); only in a model with another one is a run of 31 digits looked
+      for.
     - Where its bytes hold no backslash and no DEL, no text can hold an escape or an unsafe character (the parser
       refuses a raw control character in a string, and bytes that are not UTF-8, a lone surrogate's among them),
       and the model's own pass is skipped, as `_decode_exactly` skips it; otherwise that pass runs.
     - Duplicate keys: both parsers keep the last.
 
-    The checks scan the bytes in place: a translated copy of every event, as a first version made, cost 1–2 µs.
+    The checks scan the bytes in place: a translated copy of every event, as a first version made, cost 1 to 2 µs.
     tests/unit/contracts/test_decoding.py compares the two paths on generated events of every type."""
     head = _OUR_HEAD.match(raw) if raw else None
     if head is None or raw is None:
