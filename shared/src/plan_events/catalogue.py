@@ -194,8 +194,9 @@ def _decode_plain(raw: bytes | None, expected: tuple[type[Event], ...], topic: s
     head = _OUR_HEAD.match(raw) if raw else None
     if head is None or raw is None:
         return None
-    model = _BY_TYPE_AND_VERSION.get((head[1].decode(), int(head[2])))
-    if model is None or model not in expected or (topic is not None and model.topic != topic):
+    try:
+        model = _model(head[1].decode(), int(head[2]), expected, topic)
+    except UnknownEvent:
         return None
     if model in _LONG_INTS_POSSIBLE and _LONG_NUMBER in raw.translate(_DIGITS):
         return None
@@ -204,6 +205,16 @@ def _decode_plain(raw: bytes | None, expected: tuple[type[Event], ...], topic: s
         return model.model_validate_json(raw, extra="forbid", context=TEXT_CHECKED if checked else None)
     except Exception:  # a ValidationError (or a validator's own error): the exact path refuses it with the reason
         return None
+
+
+def _model(kind: object, version: object, expected: tuple[type[Event], ...], topic: str | None) -> type[Event]:
+    """The contract of an event's type and version, among those expected, on its own topic; else `UnknownEvent`."""
+    model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
+    if model is None or model not in expected:
+        raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{repr(version)[:20]}")
+    if topic is not None and model.topic != topic:  # each type has its topic: elsewhere it is not that event
+        raise UnknownEvent(f"a {model.topic} event does not belong on topic {topic[:100]!r}")
+    return model
 
 
 def _decode_exactly(raw: bytes | None, expected: tuple[type[Event], ...], topic: str | None) -> Event:
@@ -215,11 +226,7 @@ def _decode_exactly(raw: bytes | None, expected: tuple[type[Event], ...], topic:
     if not isinstance(body, dict):
         raise Undecodable("not a JSON object")
     kind, version = body.get("type"), body.get("version")
-    model = _BY_TYPE_AND_VERSION.get((str(kind), version)) if isinstance(version, int) else None
-    if model is None or model not in expected:
-        raise UnknownEvent(f"unknown event type/version: {str(kind)[:100]!r} v{repr(version)[:20]}")
-    if topic is not None and model.topic != topic:  # each type has its topic: elsewhere it is not that event
-        raise UnknownEvent(f"a {model.topic} event does not belong on topic {topic[:100]!r}")
+    model = _model(kind, version, expected, topic)
     # every string of the body is a piece of the text, unless it holds an escape: with no backslash and no unsafe
     # character in the whole text, no field can hold one, and the model does not look again field by field. The
     # parser refuses raw control characters in strings (and outside them allows only tab, LF, CR), so of an ASCII
