@@ -4,6 +4,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import accumulate
 
 from plan_events.identity import check_digit
 
@@ -120,6 +121,10 @@ class Person:
     ready_on: date | None = None  # when the last passed course ended
 
 
+_GROUPS = [group for group, _ in TARGET_GROUPS]
+_GROUPS_CUMULATIVE = list(accumulate(weight for _, weight in TARGET_GROUPS))  # the draws `weights=` makes, once
+
+
 class Population:
     """People with unique, valid ID numbers (a run-specific serial keeps runs apart)."""
 
@@ -134,12 +139,11 @@ class Population:
         region = 130100 + self.serial % 90 + 1
         born = date(1975, 1, 1) + timedelta(days=self.serial // 90 % (365 * 28))
         first17 = f"{region:06d}{born:%Y%m%d}{self.serial // (90 * 365 * 28) % 1000:03d}"
-        groups, weights = zip(*TARGET_GROUPS, strict=True)
         return Person(
             first17 + check_digit(first17),
             f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
             f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
-            rng.choices(groups, weights)[0],
+            rng.choices(_GROUPS, cum_weights=_GROUPS_CUMULATIVE)[0],
             rng.choice(NICHES),
         )
 

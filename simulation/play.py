@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
 from typing import Any
 
 import httpx
@@ -34,6 +35,8 @@ SINGLES = 16  # single requests (walk-ins, withdrawals, look-ups) in flight at o
 SINGLE_WITHDRAWALS = 20  # one withdrawal in this many is its own request; the rest go in the institution's report
 REASON = "found a job before the end"
 OUTCOMES = (("employed", 60), ("own_business", 25), ("seeking", 15))
+_OUTCOMES = [outcome for outcome, _ in OUTCOMES]
+_OUTCOMES_CUMULATIVE = list(accumulate(weight for _, weight in OUTCOMES))
 
 Step = Callable[[str, int, int | None], None]  # (phase, advance, total) for a progress display
 
@@ -215,7 +218,7 @@ class Simulation:
     async def _enrol(self, tier: str, count: int, passers: list[Person]) -> list[Enrolment]:
         rng = self.rng
         names = [p.name for p in INSTITUTIONS]
-        shares = [p.share for p in INSTITUTIONS]
+        shares = list(accumulate(p.share for p in INSTITUTIONS))  # cumulative: the draws `weights=` makes, once
         starts: list[tuple[Person, date]] = []
         if tier == "basic":
             starts = [(self.people.person(), start_date(rng)) for _ in range(count)]
@@ -229,7 +232,7 @@ class Simulation:
                         break
         plan: dict[str, list[Planned]] = {n: [] for n in names}
         for person, starts_on in starts:
-            institution = rng.choices(names, shares)[0]  # the next tier often at another institution
+            institution = rng.choices(names, cum_weights=shares)[0]  # the next tier often at another institution
             plan[institution].append(Planned(person, enrolment_row(person, tier, self._mode(institution), starts_on)))
         for institution in names:  # the mistakes real uploads have
             for _ in range(int(len(plan[institution]) * self.size.invalid_rate)):
@@ -244,7 +247,7 @@ class Simulation:
                         )
         kinds = list(hostile.IMPOSSIBLE)  # half the hostile share: people and courses that cannot be
         for index in range(hostile.share(len(starts), self.size.hostile_rate / 2, len(kinds))):
-            institution = rng.choices(names, shares)[0]
+            institution = rng.choices(names, cum_weights=shares)[0]
             kind = kinds[index % len(kinds)]
             person, row = hostile.impossible(kind, self.people, tier, self._mode(institution))
             plan[institution].append(Planned(person, row, kind))
@@ -461,8 +464,7 @@ class Simulation:
                 "completed_on": course_end(rng, enrolment.starts_on).isoformat(),
             }
             if passed:
-                outcomes, weights = zip(*OUTCOMES, strict=True)
-                row["outcome"] = rng.choices(outcomes, weights)[0]
+                row["outcome"] = rng.choices(_OUTCOMES, cum_weights=_OUTCOMES_CUMULATIVE)[0]
             by_institution.setdefault(enrolment.institution, []).append((enrolment, row))
         hostile_run = tier == "professional" and self.size.hostile_rate > 0
         suspended = self._to_suspend(by_institution) if hostile_run else None
