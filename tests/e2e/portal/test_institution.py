@@ -444,6 +444,71 @@ def test_one_enrolment_is_completed_or_withdrawn_on_its_own_page(system: PlanSys
     assert _refusals_only(view, "400", "409", "422")
 
 
+def test_withdrawals_uploaded_through_the_form(system: PlanSystem, institution: Portal) -> None:
+    """The withdrawals template lists the open enrolments; good rows are withdrawn with their reason, a bad one is
+    refused naming its field, another institution's enrolment is not found, and the same file again changes
+    nothing."""
+    view = institution
+    own = system.call("enrollment", "GET", "/institution", "institution").json()
+    mode = "online" if own["mode"] == "online" else "offline"
+    header = ["id_number", "name", "phone", "target_group", "tier", "mode", "starts_on"]
+    people = [
+        {"id_number": id_number("19960606"), "name": name, "phone": "13700137000", "target_group": "other",
+         "tier": "basic", "mode": mode, "starts_on": "2021-04-01"}
+        for name in ("Ma Li", "Gao Yan", "Luo Jun")
+    ]  # fmt: skip
+    assert _upload(view, "cohort", "leavers.csv", _csv(header, people)) == 303
+    ids = [r[2] for r in _cells(view, "results")]
+    before = _by_tier(_pages(system, "enrollment", "/enrollments", "institution"))
+
+    view.goto("/institution/uploads")
+    name, template = view.download("#template-withdrawals")
+    assert name == "withdrawals-template.csv"
+    lines = csv_rows(template)
+    assert lines[0] == ["enrollment_id", "reason"]
+    assert set(ids) <= {line[0] for line in lines[1:]}
+    stranger = "00000000-0000-4000-8000-000000000001"  # no enrolment of this institution
+    rows = [
+        {"enrollment_id": ids[0], "reason": "moved to Shijiazhuang"},
+        {"enrollment_id": ids[1], "reason": "no"},  # too short: refused, naming the field
+        {"enrollment_id": ids[2], "reason": "found a job"},
+        {"enrollment_id": stranger, "reason": "not ours"},
+    ]
+    leaving = _csv(lines[0], rows)
+    assert _upload(view, "withdrawals", "leavers-out.csv", leaving) == 303
+    assert "/institution/uploads/" in view.page.url
+    assert _figure(view, "rows") == "4" and _figure(view, "accepted") == "2" and _figure(view, "refused") == "2"
+    results = _check_exports(view, "results")
+    assert [r[0] for r in results] == ["1", "2", "3", "4"]
+    assert [r[1] for r in results] == ["已接受", "已拒绝", "已接受", "已拒绝"]
+    assert results[1][4] == "reason"
+    view.shoot("institution-withdrawal-upload")
+    view.switch_language("en")
+    assert [r[1] for r in _cells(view, "results")] == ["Accepted", "Refused", "Accepted", "Refused"]
+    view.shoot("institution-withdrawal-upload")
+    view.switch_language("zh")
+
+    found = {i: system.call("enrollment", "GET", f"/enrollments/{i}", "institution").json() for i in ids}
+    assert found[ids[0]]["status"] == "withdrawn" and found[ids[0]]["withdrawn_reason"] == "moved to Shijiazhuang"
+    assert found[ids[1]]["status"] == "open"
+    assert found[ids[2]]["status"] == "withdrawn" and found[ids[2]]["withdrawn_reason"] == "found a job"
+
+    # the same file again: the first answer, nothing new
+    assert _upload(view, "withdrawals", "leavers-out.csv", leaving) == 303
+    assert view.page.locator("#replayed-note").is_visible()
+    assert [r[:2] for r in _cells(view, "results")] == [r[:2] for r in results]
+    view.goto("/institution/uploads")
+    kinds = [r[1] for r in _cells(view, "uploads")]
+    assert kinds[:2] == ["退训名单（中途退出的学员）"] * 2  # newest first
+
+    # the overview follows once the events reach the read model
+    view.goto("/institution")
+    total = {k: sum(t[k] for t in before.values()) for k in before["basic"]}
+    _wait_figure(view, "withdrawn", f"{total['withdrawn'] + 2:,}")
+    _wait_figure(view, "open", f"{total['open'] - 2:,}")
+    assert _refusals_only(view, "422")
+
+
 def test_other_roles_and_visitors_get_no_institution_page(system: PlanSystem, as_role: Any) -> None:
     visitor = as_role(None)
     visitor.goto("/institution/uploads")

@@ -1,5 +1,5 @@
 """A training institution's own pages: its overview and statement (PDF), its enrolments and completions, its
-subsidy decisions, and uploads of a cohort or of completions with each row's result.
+subsidy decisions, and uploads of a cohort, of completions or of withdrawals with each row's result.
 
 Lists and uploads go through enrollment's API with the institution's own key (what it may see and do is what
 its key opens); counts by tier and subsidy decisions come from the portal's read model, filtered to the
@@ -40,6 +40,11 @@ UPLOAD_KINDS = {
         "/completions",
         ("enrollment_id", "completed_on", "passed", "outcome"),
         N_("Completions (finished courses)"),
+    ),
+    "withdrawals": (
+        "/withdrawals",
+        ("enrollment_id", "reason"),
+        N_("Withdrawals (trainees who left)"),
     ),
 }
 INSTITUTION = require("institution")  # the logged-in institution (a dependency)
@@ -726,11 +731,19 @@ def router() -> APIRouter:
     async def cohort_template(viewer: Viewer = INSTITUTION) -> Response:
         return _csv_file(template_csv(UPLOAD_KINDS["cohort"][1]), "cohort-template.csv")
 
-    @r.get("/institution/uploads/completions-template.csv")
-    async def completions_template(request: Request, viewer: Viewer = INSTITUTION) -> Response:
+    async def open_enrolments_template(request: Request, viewer: Viewer, kind: str) -> Response:
+        """A completions or withdrawals file to fill in: a row for each of the institution's open enrolments."""
         open_ones = await backend(request).all_pages("enrollment", "/enrollments", viewer.key, status="open")
         rows = [{"enrollment_id": e["id"]} for e in open_ones]
-        return _csv_file(template_csv(UPLOAD_KINDS["completions"][1], rows), "completions-template.csv")
+        return _csv_file(template_csv(UPLOAD_KINDS[kind][1], rows), f"{kind}-template.csv")
+
+    @r.get("/institution/uploads/completions-template.csv")
+    async def completions_template(request: Request, viewer: Viewer = INSTITUTION) -> Response:
+        return await open_enrolments_template(request, viewer, "completions")
+
+    @r.get("/institution/uploads/withdrawals-template.csv")
+    async def withdrawals_template(request: Request, viewer: Viewer = INSTITUTION) -> Response:
+        return await open_enrolments_template(request, viewer, "withdrawals")
 
     @r.get("/institution/uploads/{upload_id}")
     async def upload_results(request: Request, upload_id: UUID, viewer: Viewer = INSTITUTION) -> Response:
