@@ -107,9 +107,11 @@ def _by_tier(enrolments: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _upload(view: Portal, kind: str, name: str, data: bytes) -> int:
+def _upload(view: Portal, kind: str, name: str, data: bytes, confirm: bool = True) -> int:
     view.goto("/institution/uploads")
     view.page.select_option("#kind", kind)
+    if confirm and kind == "withdrawals":
+        view.page.check("#confirm_withdrawals")
     payload: FilePayload = {"name": name, "mimeType": "text/csv", "buffer": data}
     view.page.set_input_files("#file", files=[payload])
     with view.page.expect_response(
@@ -475,6 +477,14 @@ def test_withdrawals_uploaded_through_the_form(system: PlanSystem, institution: 
         {"enrollment_id": stranger, "reason": "not ours"},
     ]
     leaving = _csv(lines[0], rows)
+    # not confirmed: refused, naming the box, and nothing withdrawn (a filled-down reason would withdraw everyone)
+    assert _upload(view, "withdrawals", "leavers-out.csv", leaving, confirm=False) == 422
+    assert view.page.inner_text(".field-error") == "请勾选确认框以确认退训：退训一经办理不可撤销。"
+    assert view.page.input_value("#kind") == "withdrawals"  # the form keeps what the clerk had chosen
+    view.shoot("institution-withdrawal-unconfirmed")
+    assert {system.call("enrollment", "GET", f"/enrollments/{i}", "institution").json()["status"] for i in ids} == {
+        "open"
+    }
     assert _upload(view, "withdrawals", "leavers-out.csv", leaving) == 303
     assert "/institution/uploads/" in view.page.url
     assert _figure(view, "rows") == "4" and _figure(view, "accepted") == "2" and _figure(view, "refused") == "2"

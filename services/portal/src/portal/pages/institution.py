@@ -643,7 +643,10 @@ def router() -> APIRouter:
             ),
         )
 
-    async def uploads_page(request: Request, viewer: Viewer, status: int = 200, flash: Flash | None = None) -> Response:
+    async def uploads_page(
+        request: Request, viewer: Viewer, status: int = 200, flash: Flash | None = None, chosen: str | None = None
+    ) -> Response:
+        """The form (after a refusal, with the kind the clerk had chosen) and the past uploads."""
         assert viewer.institution_id is not None
         async with store_of(request)() as store:
             past = await store.uploads(viewer.institution_id, limit=50)
@@ -672,7 +675,7 @@ def router() -> APIRouter:
             request,
             "institution/uploads.html",
             viewer,
-            Ctx(tables=[table], extra={"kinds": [(k, v[1], v[2]) for k, v in UPLOAD_KINDS.items()]}),
+            Ctx(tables=[table], extra={"kinds": [(k, v[1], v[2]) for k, v in UPLOAD_KINDS.items()], "chosen": chosen}),
             status=status,
             flash=flash,
         )
@@ -686,12 +689,18 @@ def router() -> APIRouter:
         form = await checked_form(request, viewer)
         assert viewer.institution_id is not None
 
-        async def refused(status: int, message: str, field: str) -> Response:
-            return await uploads_page(request, viewer, status, Flash("error", message, field))
-
         kind = form.get("kind")
+
+        async def refused(status: int, message: str, field: str) -> Response:
+            chosen = kind if isinstance(kind, str) and kind in UPLOAD_KINDS else None
+            return await uploads_page(request, viewer, status, Flash("error", message, field), chosen)
+
         if not isinstance(kind, str) or kind not in UPLOAD_KINDS:
             return await refused(422, gettext("Choose what the file holds."), "kind")
+        if kind == "withdrawals" and form.get("confirm_withdrawals") != "yes":  # a filled-down reason withdraws all
+            return await refused(
+                422, gettext("Tick the box to confirm the withdrawals: they cannot be undone."), "confirm_withdrawals"
+            )
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             return await refused(422, gettext("Choose a file to upload."), "file")
@@ -719,7 +728,7 @@ def router() -> APIRouter:
                 idempotency_key=f"portal-{kind}-{hashlib.sha256(body).hexdigest()}",
             )
         except Refusal as error:
-            return await uploads_page(request, viewer, error.status, Flash("error", error.message, "file"))
+            return await refused(error.status, error.message, "file")
         summary = upload_summary(answer.body, answer.headers.get("Idempotent-Replay") == "true")
         upload_id = uuid4()
         async with store_of(request)() as store:
