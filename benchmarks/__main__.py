@@ -162,23 +162,28 @@ def intake(rows: list[Row]) -> None:
     )
     services.start_all()
     # first, on a quiet box: after the service's uploads, its relay and consumers are still busy with their events
-    ceilings = {parallel: uvloop.run(raw_intake.run(110_200, 10_000, parallel)) for parallel in (1, 2)}
+    ceilings: dict[int, raw_intake.Result] = {}
+    try:
+        for parallel in (1, 2):
+            ceilings[parallel] = uvloop.run(raw_intake.run(110_200, 10_000, parallel))
+    except Exception as error:  # the service's own figures are still measured and printed
+        rows.append(Row("intake ceiling (raw_intake)", f"failed: {type(error).__name__}: {str(error)[:120]}"))
     console.print(
         "[bold]bulk enrolment[/] (110,200 rows through POST /cohorts, then their completions through POST /completions;"
         " one upload at a time, then two) ..."
     )
     for parallel in (1, 2):  # two: one upload in each of enrollment's two worker processes
         result = uvloop.run(bulk_enrolment.run(110_200, 10_000, parallel=parallel))
-        ceiling = ceilings[parallel]
+        ceiling = ceilings.get(parallel)
         uploads = f"{parallel} upload{'s' * (parallel > 1)} at once"
         for what, rate, done, elapsed, raw in (
-            ("enrolment", result.rate, result.accepted, result.elapsed, ceiling.rate),
+            ("enrolment", result.rate, result.accepted, result.elapsed, ceiling.rate if ceiling else 0.0),
             (
                 "completion",
                 result.completions_rate,
                 result.completed,
                 result.completions_elapsed,
-                ceiling.completions_rate,
+                ceiling.completions_rate if ceiling else 0.0,
             ),
         ):
             rows.append(
@@ -186,7 +191,7 @@ def intake(rows: list[Row]) -> None:
                     f"{what} intake alone (bulk_enrolment, {uploads})",
                     f"{rate:,.0f} rows/s ({done:,} rows in {elapsed:.1f} s)",
                     "≥ 20,000 rows/s",
-                    f"{raw:,.0f} rows/s: the database alone, the same writes (raw_intake)"
+                    (f"{raw:,.0f} rows/s: the database alone, the same writes (raw_intake)" if raw else "")
                     + "; 7,234 rows/s in issue 13" * (what == "enrolment" and parallel == 1),
                     f"{rate / raw:.2f}" if raw else "",
                     rate >= 20_000,

@@ -4,27 +4,28 @@
 
 The denominator of `benchmarks.bulk_enrolment`, as `benchmarks.raw_baseline` is the funding replay's: the same
 PostgreSQL, the same tables and indexes (a scratch schema migrated with enrollment's own migrations, dropped
-after), the same statements per chunk, and none of the service around them: no HTTP, no parsing or validation,
-no pseudonymisation, no rules, no event encoding, no relay, broker or consumers. Every row, its trainee and its
-event's bytes are built before the clock starts. So this is the most any intake could reach on this box with
-these writes, whatever the service's code; the service's rate over it is how much of it the service keeps.
+after), holding as many rows as enrollment's (its institutions, trainees and enrolments are copied in first, so the
+indexes the writes go through are as deep), the same statements per chunk, and none of the service around them:
+no HTTP, no parsing or validation, no pseudonymisation, no rules, no event encoding, no relay, broker or
+consumers. Every row, its trainee (the service's pseudonym and masked number), its time-ordered id and its event's
+bytes are built before the clock starts, and each connection is opened before it. So this is about the most any
+intake could reach on this box with these writes, whatever the service's code; the service's rate over it is how
+much of it the service keeps. Left out: the API key's look-up (one small query per upload).
 
-Per chunk of an enrolment upload, one transaction (as `enrollment.handlers.enrol` and its store):
-the institution's row `FOR SHARE`; the people's histories (a join on `unnest`, an index lookup per person); the
-trainees (`INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING`); the enrolments (`COPY`, through their two
-foreign keys and five indexes); the request's intake count; the events' outbox rows with the NOTIFY that wakes
-a relay; commit (synchronous, as the cluster is configured).
+Per chunk of an enrolment upload, one transaction, as `enrollment.handlers.enrol` and its store write it: a
+savepoint; the institution's row `FOR SHARE`; the people's histories (a join on `unnest`, planned as an index lookup
+per person); the trainees (`INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING`); the enrolments (`COPY`, through
+their two foreign keys and five indexes); the request's intake count; then the events' outbox rows with the NOTIFY
+that wakes a relay; commit (synchronous, as the cluster is configured).
 Per chunk of a completion upload, one transaction (as `enrollment.handlers.complete`): the institution's row
-`FOR SHARE`; the enrolments by id `FOR UPDATE` (with their trainee); the `UPDATE … FROM unnest`; the events'
-outbox rows; commit.
+`FOR SHARE`; the enrolments by id `FOR UPDATE` (with their trainee); the `UPDATE … FROM unnest` (95 % passed, each
+with an outcome, as `bulk_enrolment` sends); the events' outbox rows; commit.
 
 `--parallel N` runs N chunks at once, each on its own connection, as `bulk_enrolment --parallel N` sends N
 uploads to the service's worker processes.
 """
 
 import asyncio
-import hashlib
-import hmac
 import random
 import time
 import uuid
@@ -38,6 +39,8 @@ import uvloop
 
 from infra import postgres
 from plan_events import TierCompleted, TraineeEnrolled
+from plan_events.identity import pseudonymise
+from plan_events.ids import new_id
 from plan_runtime.db import create_pool
 from plan_runtime.migrations import migrate
 from plan_runtime.migrator import tracks
@@ -108,23 +111,13 @@ def chunks(rows: int, chunk: int, institution_id: uuid.UUID) -> list[Chunk]:
         enrolments, completions, enrolled, completed = [], [[], [], [], []], [], []
         for _ in range(min(chunk, rows - first)):
             person = people.person()
-            digest = hmac.new(key, person.id_number.encode(), hashlib.sha256).hexdigest()
-            trainee_id, starts_on = f"T{digest[:20]}", start_date(rng)
+            pseudonym, starts_on = pseudonymise(person.id_number, key), start_date(rng)
+            trainee_id = pseudonym.trainee_id
             born = date(int(person.id_number[6:10]), int(person.id_number[10:12]), int(person.id_number[12:14]))
-            for column, value in zip(
-                trainees,
-                (
-                    trainee_id,
-                    digest,
-                    person.id_number[:6] + "********" + person.id_number[-4:],
-                    person.name,
-                    person.phone,
-                    born,
-                ),
-                strict=True,
-            ):
+            row = (trainee_id, pseudonym.id_hash, pseudonym.masked, person.name, person.phone, born)
+            for column, value in zip(trainees, row, strict=True):
                 column.append(value)
-            enrolment_id = uuid.uuid4()
+            enrolment_id = new_id()
             enrolments.append(
                 (
                     enrolment_id,
@@ -139,8 +132,9 @@ def chunks(rows: int, chunk: int, institution_id: uuid.UUID) -> list[Chunk]:
                     "open",
                 )
             )
-            ended, passed = course_end(rng, starts_on), rng.random() < 0.92
-            for column, value in zip(completions, (enrolment_id, ended, passed, None), strict=True):
+            ended, passed = course_end(rng, starts_on), rng.random() >= 0.05
+            outcome = rng.choice(("employed", "own_business", "seeking")) if passed else None
+            for column, value in zip(completions, (enrolment_id, ended, passed, outcome), strict=True):
                 column.append(value)
             common = {
                 "source": "enrollment",
@@ -155,7 +149,12 @@ def chunks(rows: int, chunk: int, institution_id: uuid.UUID) -> list[Chunk]:
             enrolled.append(TraineeEnrolled.create(**common, mode="offline", starts_on=starts_on, niche=person.niche))
             completed.append(
                 TierCompleted.create(
-                    **common, completed_on=ended, passed=passed, institution_status="active", institution_status_seq=0
+                    **common,
+                    completed_on=ended,
+                    passed=passed,
+                    outcome=outcome,
+                    institution_status="active",
+                    institution_status_seq=0,
                 )
             )
         built.append(Chunk(trainees[0], trainees, enrolments, completions, _events(enrolled), _events(completed)))
@@ -164,28 +163,31 @@ def chunks(rows: int, chunk: int, institution_id: uuid.UUID) -> list[Chunk]:
 
 async def enrol(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: Chunk) -> int:
     async with conn.transaction():
-        await conn.fetchrow("SELECT * FROM institutions WHERE id = $1 FOR SHARE", institution_id)
-        await conn.execute(_LOOKUPS)
-        await conn.fetch(
-            "SELECT e.trainee_id, e.tier, e.institution_id, e.status, e.passed"
-            " FROM unnest($1::text[]) AS p(trainee_id) JOIN enrollments e USING (trainee_id)",
-            chunk.trainee_ids,
-        )
-        await conn.execute(
-            "INSERT INTO trainees (trainee_id, id_hash, id_masked, name, phone, birth_date)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
-            " ON CONFLICT DO NOTHING",
-            *chunk.trainees,
-        )
-        await conn.copy_records_to_table("enrollments", records=chunk.enrolments, columns=_ENROLMENT_COLUMNS)
-        await conn.execute(
-            "INSERT INTO intake_counts (institution_id, day, rows, refused) VALUES ($1, $2, $3, 0)",
-            institution_id,
-            date.today(),
-            len(chunk.enrolments),
-        )
+        async with conn.transaction():  # the use case's savepoint (a raced upload decides again)
+            await conn.fetchrow("SELECT * FROM institutions WHERE id = $1 FOR SHARE", institution_id)
+            await conn.execute(_LOOKUPS)
+            await conn.fetch(
+                "SELECT e.trainee_id, e.tier, e.institution_id, e.status, e.passed"
+                " FROM unnest($1::text[]) AS p(trainee_id) JOIN enrollments e USING (trainee_id)",
+                chunk.trainee_ids,
+            )
+            await conn.execute(
+                "INSERT INTO trainees (trainee_id, id_hash, id_masked, name, phone, birth_date)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[])"
+                " ON CONFLICT DO NOTHING",
+                *chunk.trainees,
+            )
+            copied = await conn.copy_records_to_table(
+                "enrollments", records=chunk.enrolments, columns=_ENROLMENT_COLUMNS
+            )
+            await conn.execute(
+                "INSERT INTO intake_counts (institution_id, day, rows, refused) VALUES ($1, $2, $3, 0)",
+                institution_id,
+                date.today(),
+                len(chunk.enrolments),
+            )
         await conn.execute(_APPEND, *chunk.enrolled_events)
-    return len(chunk.enrolments)
+    return int(copied.split()[-1])  # "COPY n": the rows written
 
 
 async def complete(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: Chunk) -> int:
@@ -197,17 +199,21 @@ async def complete(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: C
             " JOIN trainees t USING (trainee_id) FOR UPDATE OF e",
             chunk.completions[0],
         )
-        await conn.execute(
+        await conn.execute(_LOOKUPS)  # the store's update takes them again
+        updated = await conn.execute(
             "UPDATE enrollments e SET status = 'completed', completed_on = r.day, passed = r.passed,"
             " outcome = r.outcome FROM unnest($1::uuid[], $2::date[], $3::bool[], $4::text[])"
             " AS r(id, day, passed, outcome) WHERE e.id = r.id",
             *chunk.completions,
         )
         await conn.execute(_APPEND, *chunk.completed_events)
-    return len(chunk.enrolments)
+    return int(updated.split()[-1])  # "UPDATE n": the rows completed
 
 
-async def _all(pool: asyncpg.Pool, step: Any, institution_id: uuid.UUID, work: list[Chunk], parallel: int) -> float:
+async def _all(
+    pool: asyncpg.Pool, step: Any, institution_id: uuid.UUID, work: list[Chunk], parallel: int
+) -> tuple[int, float]:
+    """Rows written by `step` over every chunk (at most `parallel` at once), and the time it took."""
     gate = asyncio.Semaphore(parallel)
 
     async def one(chunk: Chunk) -> int:
@@ -216,33 +222,48 @@ async def _all(pool: asyncpg.Pool, step: Any, institution_id: uuid.UUID, work: l
             return done
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(c) for c in work))
-    return time.perf_counter() - started
+    done = await asyncio.gather(*(one(c) for c in work))
+    return sum(done), time.perf_counter() - started
 
 
-async def run(rows: int, chunk: int, parallel: int = 1, dsn: str | None = None) -> Result:
-    """Migrate a scratch schema, build the rows (untimed), time the enrolment chunks, then the completion chunks;
-    drop the schema. `dsn`: a role that may create schemas (the local cluster's admin by default)."""
+_FILLED = ("institutions", "trainees", "enrollments")  # in the order their foreign keys need
+
+
+async def run(rows: int, chunk: int, parallel: int = 1, dsn: str | None = None, like: str = "enrollment") -> Result:
+    """Migrate a scratch schema, copy in the rows of schema `like` (if it exists), build the rows (all untimed),
+    time the enrolment chunks, then the completion chunks; drop the schema. `dsn`: a role that may create schemas
+    and read `like` (the local cluster's admin by default)."""
     schema = f"raw_intake_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(dsn or postgres.admin_url(), schema, size=parallel)
     try:
         await migrate(pool, schema, tracks("enrollment"))
+        if await pool.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", like):
+            for table in _FILLED:  # the same migrations: the same columns, in the same order
+                await pool.execute(f'INSERT INTO {table} SELECT * FROM "{like}".{table}')
         institution_id = uuid.uuid4()
         await pool.execute(
-            "INSERT INTO institutions (id, name, mode, status) VALUES ($1, 'Raw Intake', 'both', 'active')",
+            "INSERT INTO institutions (id, name, mode, status) VALUES ($1, $2, 'both', 'active')",
             institution_id,
+            f"Raw Intake {institution_id}",
         )
         work = chunks(rows, chunk, institution_id)
-        await pool.execute("ANALYZE")  # as a database in use: the service's tables have statistics too
-        enrolled = await _all(pool, enrol, institution_id, work, parallel)
-        completed = await _all(pool, complete, institution_id, work, parallel)
+        await pool.execute(f"ANALYZE {', '.join(_FILLED)}")  # statistics, as the service's tables have
+        held = [await pool.acquire() for _ in range(parallel)]  # every connection open before the clock
+        for conn in held:
+            await pool.release(conn)
+        accepted, enrolled = await _all(pool, enrol, institution_id, work, parallel)
+        completed, completing = await _all(pool, complete, institution_id, work, parallel)
         written = await pool.fetchrow(
-            """SELECT (SELECT count(*) FROM trainees) AS trainees,
-                      (SELECT count(*) FROM enrollments WHERE status = 'completed') AS completed_enrolments,
+            """SELECT (SELECT count(*) FROM trainees t WHERE EXISTS (
+                           SELECT 1 FROM enrollments e WHERE e.trainee_id = t.trainee_id AND e.institution_id = $1))
+                          AS trainees,
+                      (SELECT count(*) FROM enrollments WHERE institution_id = $1 AND status = 'completed')
+                          AS completed_enrolments,
                       (SELECT count(*) FROM outbox) AS outbox_rows,
-                      (SELECT sum(rows) FROM intake_counts) AS counted"""
+                      (SELECT sum(rows) FROM intake_counts WHERE institution_id = $1) AS counted""",
+            institution_id,
         )
-        return Result(rows, enrolled, rows, completed, {k: int(v) for k, v in written.items()})
+        return Result(accepted, enrolled, completed, completing, {k: int(v) for k, v in written.items()})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
         await pool.close()
