@@ -29,7 +29,7 @@ import asyncio
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -37,6 +37,7 @@ import asyncpg
 import typer
 import uvloop
 
+from benchmarks import bulk_enrolment
 from infra import postgres
 from plan_events import TierCompleted, TraineeEnrolled
 from plan_events.identity import pseudonymise
@@ -60,21 +61,11 @@ _APPEND = """WITH appended AS (
              SELECT pg_notify('outbox_' || current_schema(), min(id)::text) FROM appended"""
 
 
-@dataclass
-class Result:
-    accepted: int
-    elapsed: float
-    completed: int
-    completions_elapsed: float
-    written: dict[str, int]  # what the chain left in its tables, read before they are dropped: its work was done
+@dataclass(frozen=True)
+class Result(bulk_enrolment.Result):
+    """The same rates as the service's intake, which are compared with them."""
 
-    @property
-    def rate(self) -> float:
-        return self.accepted / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def completions_rate(self) -> float:
-        return self.completed / self.completions_elapsed if self.completions_elapsed else 0.0
+    written: dict[str, int] = field(default_factory=dict)  # the chain's rows, read before its schema is dropped
 
 
 @dataclass
