@@ -38,6 +38,7 @@ import typer
 import uvloop
 
 from benchmarks import bulk_enrolment
+from enrollment.store import _AS_LOOKUPS, _ENROLLMENT_COLUMNS  # the store's batch settings and columns
 from infra import postgres
 from plan_events import TierCompleted, TraineeEnrolled
 from plan_events.identity import pseudonymise
@@ -45,20 +46,10 @@ from plan_events.ids import new_id
 from plan_runtime.db import create_pool
 from plan_runtime.migrations import migrate
 from plan_runtime.migrator import tracks
+from plan_runtime.outbox import APPEND  # emit's own statement
 from simulation.cohort import Population, course_end, start_date
 
-_LOOKUPS = (  # what the store's batch statements take: an index lookup per key at any table size
-    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
-    " SET LOCAL enable_seqscan = off"
-)
-_ENROLMENT_COLUMNS = [
-    *("id", "trainee_id", "institution_id", "tier", "target_group", "mode", "starts_on", "niche", "policy_version"),
-    "status",
-]
-_APPEND = """WITH appended AS (
-                 INSERT INTO outbox (event_id, topic, key, value)
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) RETURNING id)
-             SELECT pg_notify('outbox_' || current_schema(), min(id)::text) FROM appended"""
+_ENROLMENT_COLUMNS = [*_ENROLLMENT_COLUMNS, "status"]  # as the store's COPY lists them
 
 
 @dataclass(frozen=True)
@@ -156,7 +147,7 @@ async def enrol(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: Chun
     async with conn.transaction():
         async with conn.transaction():  # the use case's savepoint (a raced upload decides again)
             await conn.fetchrow("SELECT * FROM institutions WHERE id = $1 FOR SHARE", institution_id)
-            await conn.execute(_LOOKUPS)
+            await conn.execute(_AS_LOOKUPS)
             await conn.fetch(
                 "SELECT e.trainee_id, e.tier, e.institution_id, e.status, e.passed"
                 " FROM unnest($1::text[]) AS p(trainee_id) JOIN enrollments e USING (trainee_id)",
@@ -177,27 +168,27 @@ async def enrol(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: Chun
                 date.today(),
                 len(chunk.enrolments),
             )
-        await conn.execute(_APPEND, *chunk.enrolled_events)
+        await conn.execute(APPEND, *chunk.enrolled_events)
     return int(copied.split()[-1])  # "COPY n": the rows written
 
 
 async def complete(conn: asyncpg.Connection, institution_id: uuid.UUID, chunk: Chunk) -> int:
     async with conn.transaction():
         await conn.fetchrow("SELECT * FROM institutions WHERE id = $1 FOR SHARE", institution_id)
-        await conn.execute(_LOOKUPS)
+        await conn.execute(_AS_LOOKUPS)
         await conn.fetch(
             "SELECT e.*, t.id_masked FROM unnest($1::uuid[]) AS p(id) JOIN enrollments e USING (id)"
             " JOIN trainees t USING (trainee_id) FOR UPDATE OF e",
             chunk.completions[0],
         )
-        await conn.execute(_LOOKUPS)  # the store's update takes them again
+        await conn.execute(_AS_LOOKUPS)  # the store's update takes them again
         updated = await conn.execute(
             "UPDATE enrollments e SET status = 'completed', completed_on = r.day, passed = r.passed,"
             " outcome = r.outcome FROM unnest($1::uuid[], $2::date[], $3::bool[], $4::text[])"
             " AS r(id, day, passed, outcome) WHERE e.id = r.id",
             *chunk.completions,
         )
-        await conn.execute(_APPEND, *chunk.completed_events)
+        await conn.execute(APPEND, *chunk.completed_events)
     return int(updated.split()[-1])  # "UPDATE n": the rows completed
 
 
